@@ -1,0 +1,44 @@
+# ZOO Calrissian service template: `make help` lists the targets.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BUILD := build
+APP ?=
+WORKFLOW ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test lint format service clean
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(BIN)/python -m pip install --quiet --group dev
+	@touch $@
+
+setup: $(STAMP) ## Create .venv with the pinned dependencies (bake, run services, test)
+
+test: $(STAMP) ## Run the tests (offline)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## Check style with ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## Format the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+service: $(STAMP) ## Bake a service into build/: make service APP=path/to/app.cwl WORKFLOW=id
+	@test -n "$(APP)" -a -n "$(WORKFLOW)" || { echo "usage: make service APP=path/to/app.cwl WORKFLOW=workflow-id"; exit 2; }
+	$(BIN)/cookiecutter --no-input --overwrite-if-exists --output-dir $(BUILD) . \
+		workflow_id="$(WORKFLOW)" application_package="$(abspath $(APP))"
+	@echo "Service written to $(BUILD)/$(WORKFLOW)"
+
+clean: ## Remove build/ and caches (keeps .venv)
+	rm -rf $(BUILD) .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
