@@ -1,23 +1,20 @@
 """Checks the cookiecutter context before anything is rendered.
 
 Identifiers become a Python function, a folder and a Kubernetes namespace, so they are checked
-here, before any file exists. When an Application Package is given it is read (path or URL),
-parsed, and placed in the service folder as ``app-package.cwl``; the post-generation hook then
-runs the service's own deep check on it. Values arrive as JSON data, never as code.
+here, before any file exists. When an Application Package is given it is read (path or URL)
+and placed in the service folder as ``app-package.cwl``; the post-generation hook then parses
+and checks it with the service's own code. Values arrive as JSON data, never as code.
 """
 
 from __future__ import annotations
 
 import json
 import keyword
-import os
 import re
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-
-import yaml
 
 # The ZOO-Project deploy service refuses identifiers holding these (Process._FORBIDDEN_CONTENT).
 FORBIDDEN_CONTENT = (",", ";", "$$", "$q$")
@@ -30,12 +27,13 @@ JOB_ID_KEPT = 8
 MAX_WORKFLOW_ID = NAMESPACE_LIMIT - 1 - JOB_ID_KEPT
 APP_PACKAGE_FILE = "app-package.cwl"
 URL_TIMEOUT_SECONDS = 30
+PATH_LIMIT = 300
 
 
-def shown(value: str) -> str:
+def shown(value: str, limit: int = 60) -> str:
     """A value quoted for a one-line message, whatever it contains."""
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def forbidden_content_problem(name: str, value: str) -> str | None:
@@ -113,8 +111,8 @@ def identifier_problems(context: dict) -> list[str]:
     return [problem for problem in problems if problem]
 
 
-def read_application_package(location: str, base_dir: Path) -> bytes:
-    """The bytes of the package at a path (relative to ``base_dir``) or an http(s)/file URL."""
+def read_application_package(location: str) -> bytes:
+    """The bytes of the package at an absolute path or an http(s)/file URL."""
     if re.match(r"(?i)(https?|file)://", location):
         try:
             with urllib.request.urlopen(location, timeout=URL_TIMEOUT_SECONDS) as response:
@@ -122,56 +120,30 @@ def read_application_package(location: str, base_dir: Path) -> bytes:
         except (urllib.error.URLError, OSError, ValueError) as error:
             reason = getattr(error, "reason", error)
             raise ValueError(
-                f"application_package {shown(location)} could not be downloaded ({reason}): "
-                "check the URL, or give a local path."
+                f"application_package {shown(location, PATH_LIMIT)} could not be downloaded "
+                f"({reason}): check the URL, or give a local path."
             ) from None
-    path = (base_dir / Path(location).expanduser()).resolve()
+    path = Path(location)
     try:
         return path.read_bytes()
     except OSError as error:
         raise ValueError(
-            f"application_package {shown(location)} cannot be read ({error.strerror}, "
-            f"looked for {path}): give an existing file or a URL."
+            f"application_package {shown(location, PATH_LIMIT)} cannot be read ({error.strerror}): "
+            "give an existing file or a URL."
         ) from None
 
 
-def parse_problem(content: bytes, location: str) -> str | None:
-    """Why ``content`` is not a YAML/JSON mapping, or None. The deep check is the post hook's."""
-    try:
-        document = yaml.safe_load(content.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        return f"application_package {shown(location)} is not UTF-8 text: give a CWL document."
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "syntax error"
-        return (
-            f"application_package {shown(location)} is not valid YAML{where}: {problem}; "
-            "fix the syntax."
-        )
-    if not isinstance(document, dict):
-        return (
-            f"application_package {shown(location)} does not hold a YAML/JSON mapping: "
-            "give a CWL document."
-        )
-    return None
+def place_application_package(location: str, service_dir: Path) -> str | None:
+    """Copy the package into the service folder; the problem that prevented it, or None.
 
-
-def place_application_package(location: str, base_dir: Path, service_dir: Path) -> str | None:
-    """Copy the package into the service folder; the problem that prevented it, or None."""
+    Parsing and checking it is the post-generation hook's, with the service's own code.
+    """
     try:
-        content = read_application_package(location, base_dir)
+        content = read_application_package(location)
     except ValueError as error:
         return str(error)
-    problem = parse_problem(content, location)
-    if problem is None:
-        (service_dir / APP_PACKAGE_FILE).write_bytes(content)
-    return problem
-
-
-def caller_directory() -> Path:
-    """Where the user ran cookiecutter: hooks run inside the new service folder instead."""
-    return Path(os.environ.get("PWD") or Path.cwd())
+    (service_dir / APP_PACKAGE_FILE).write_bytes(content)
+    return None
 
 
 def main() -> int:
@@ -181,9 +153,9 @@ def main() -> int:
 """.strip()
     )
     problems = identifier_problems(context)
-    location = context.get("application_package") or ""
+    location = context.get("__application_package") or ""  # made absolute by CallerPaths
     if not problems and location:
-        problem = place_application_package(location, caller_directory(), Path.cwd())
+        problem = place_application_package(location, Path.cwd())
         problems += [problem] if problem else []
     for problem in problems:
         print(f"ERROR: {problem}", file=sys.stderr)

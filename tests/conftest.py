@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import sys
 import types
@@ -107,3 +108,22 @@ def hook_errors(stderr: str) -> list[str]:
         for line in stderr.splitlines()
         if line.startswith("ERROR: ") and "Stopping generation because" not in line
     ]
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory):
+    """The module of a service baked once for this session, imported from its file."""
+    output_dir = tmp_path_factory.mktemp("baked")
+    project = cookiecutter(
+        str(TEMPLATE),
+        extra_context={"workflow_id": "crop-app"},
+        output_dir=str(output_dir),
+        no_input=True,
+        default_config=True,
+    )
+    spec = importlib.util.spec_from_file_location("baked_service", Path(project) / "service.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]

@@ -95,6 +95,5 @@ def test_missing_mandatory_inputs_are_all_named(tmp_path, kernel_import):
 
     assert status == ZOO_STATUS["SERVICE_FAILED"]
     assert conf["lenv"]["message"] == (
-        "The execute request lacks the mandatory inputs 'product' and 'aoi': "
-        "give a value for each."
+        "The execute request lacks the mandatory inputs 'product' and 'aoi': give a value for each."
     )

@@ -1,4 +1,4 @@
-"""Identifiers become a function, a folder and a Kubernetes namespace: hostile ones never get far."""
+"""Identifiers become a function, a folder and a Kubernetes namespace: hostile ones stop early."""
 
 from __future__ import annotations
 
@@ -66,9 +66,10 @@ def test_valid_ids_are_accepted(workflow_id, cookies):
     assert result.exit_code == 0, result.exception
     assert result.project_path.name == workflow_id
     function_name = workflow_id.replace("-", "_")
-    assert f"def {function_name}(conf, inputs, outputs):" in (
-        result.project_path / "service.py"
-    ).read_text()
+    assert (
+        f"def {function_name}(conf, inputs, outputs):"
+        in (result.project_path / "service.py").read_text()
+    )
 
 
 @pytest.mark.parametrize(
@@ -81,7 +82,9 @@ def test_valid_ids_are_accepted(workflow_id, cookies):
     ],
 )
 def test_a_bad_service_name_is_rejected(service_name, expected, cookies, capfd):
-    result = cookies.bake(extra_context={"workflow_id": "water-bodies", "service_name": service_name})
+    result = cookies.bake(
+        extra_context={"workflow_id": "water-bodies", "service_name": service_name}
+    )
 
     assert isinstance(result.exception, FailedHookException)
     errors = hook_errors(capfd.readouterr().err)
@@ -93,9 +96,10 @@ def test_a_service_name_may_differ_from_the_workflow_id(cookies):
 
     assert result.exit_code == 0, result.exception
     assert result.project_path.name == "wb_v2"
-    assert "def water_bodies(conf, inputs, outputs):" in (
-        result.project_path / "service.py"
-    ).read_text()
+    assert (
+        "def water_bodies(conf, inputs, outputs):"
+        in (result.project_path / "service.py").read_text()
+    )
 
 
 def test_conf_must_be_a_mapping(cookies, capfd):

@@ -1,4 +1,6 @@
-"""Jinja extension that keeps user-supplied values literal.
+"""Jinja extensions of the template: user values stay literal; relative paths stay the caller's.
+
+``LiteralValues``:
 
 Cookiecutter renders every context value as a Jinja template, so a workflow id such as
 ``{{ cycler.__init__.__globals__.os.system('...') }}`` taken from a deployed CWL would run code
@@ -10,14 +12,18 @@ then rejects with a readable message.
 It also keeps cookiecutter from printing a traceback when a hook rejects the input: the hook has
 already said what is wrong in one line.
 
+``CallerPaths``: hooks run inside the new service folder, so a relative ``application_package``
+path is made absolute while cookiecutter still runs where the user called it.
+
 Loaded through ``_extensions`` in cookiecutter.json; cookiecutter puts the template folder on
-``sys.path`` while it renders, so it is importable as ``hooks.literal_values``.
+``sys.path`` while it renders, so this module is importable as ``hooks.extensions``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from functools import cached_property
 from pathlib import Path
 
@@ -40,7 +46,7 @@ def _strings(value) -> set[str]:
 def literal_template(text: str) -> str:
     """A Jinja source that renders to exactly ``text``."""
     escaped = "".join(
-        ch if (" " <= ch <= "~" and ch not in "\\\"") else f"\\U{ord(ch):08x}" for ch in text
+        ch if (" " <= ch <= "~" and ch not in '\\"') else f"\\U{ord(ch):08x}" for ch in text
     )
     return '{{ "' + escaped + '" }}'
 
@@ -87,3 +93,21 @@ class LiteralValues(Extension):
         if source in self.trusted_sources:
             return source
         return literal_template(source)
+
+
+def absolute_path(location: str) -> str:
+    """A local path made absolute against the current folder; URLs and "" unchanged."""
+    if not location or re.match(r"(?i)[a-z][a-z0-9+.-]*://", location):
+        return location
+    try:
+        return str(Path(location).expanduser().absolute())
+    except (OSError, RuntimeError, ValueError):
+        return location  # the pre-generation hook reports it
+
+
+class CallerPaths(Extension):
+    """The ``absolute_path`` filter, used by cookiecutter.json while prompting."""
+
+    def __init__(self, environment) -> None:
+        super().__init__(environment)
+        environment.filters["absolute_path"] = absolute_path
