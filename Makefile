@@ -9,7 +9,7 @@ APP ?=
 WORKFLOW ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint format service clean
+.PHONY: help setup demo test lint format service clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 setup: $(STAMP) ## Create .venv with the pinned dependencies (bake, run services, test)
+
+demo: $(STAMP) ## Bake the example package and execute it with the embedded cwltool engine
+	@$(MAKE) --no-print-directory service APP=examples/band-stats.cwl WORKFLOW=band-stats
+	cd $(BUILD) && $(abspath $(BIN))/python -m band-stats.service $(abspath examples/execute.json) --workdir jobs
 
 test: $(STAMP) ## Run the tests (offline)
 	$(BIN)/python -m pytest

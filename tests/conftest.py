@@ -127,3 +127,38 @@ def service(tmp_path_factory):
     spec.loader.exec_module(module)
     yield module
     del sys.modules[spec.name]
+
+
+EXAMPLES = TEMPLATE / "examples"
+EXAMPLE_APP = EXAMPLES / "band-stats.cwl"
+EXAMPLE_ITEM = EXAMPLES / "data" / "catalog.json"
+
+
+def bake_service(output_dir: Path, workflow_id: str, package: Path) -> Path:
+    """A service generated from ``package`` on the command-line path (package given)."""
+    project = cookiecutter(
+        str(TEMPLATE),
+        extra_context={"workflow_id": workflow_id, "application_package": str(package)},
+        output_dir=str(output_dir),
+        no_input=True,
+        default_config=True,
+    )
+    return Path(project)
+
+
+@pytest.fixture(scope="session")
+def example_service_dir(tmp_path_factory) -> Path:
+    return bake_service(tmp_path_factory.mktemp("example"), "band-stats", EXAMPLE_APP)
+
+
+def kernel_conf(tmp_path: Path, workflow_id: str = "band-stats", usid: str | None = None) -> dict:
+    """The conf sections the kernel passes to a service at execution time."""
+    return {
+        "main": {"tmpPath": str(tmp_path / "temp"), "tmpUrl": "http://localhost/temp/"},
+        "lenv": {
+            "usid": usid or "0b8a7c4e-1d2f-4e5a-9b6c-7d8e9f0a1b2c",
+            "Identifier": workflow_id,
+            "message": "",
+        },
+        "auth_env": {"user": "anonymous", "cwd": str(tmp_path)},
+    }

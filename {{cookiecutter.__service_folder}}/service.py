@@ -13,11 +13,22 @@ check, ZOO inputs, the templated handler, and the entry function.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import copy
+import inspect
+import io
+import json
 import logging
+import os
 import re
+import shutil
+import sys
 import tempfile
+import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
@@ -636,8 +647,12 @@ def _file_names_only(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# ZOO inputs: what the kernel passes, read for the CWL Workflow.
+# ZOO <-> CWL: the kernel's inputs as CWL parameters, CWL results as ZOO outputs.
 # ---------------------------------------------------------------------------------------------
+
+
+class InputError(ValueError):
+    """An execute request value that does not fit its Workflow input."""
 
 
 def zoo_input_is_given(entry: object) -> bool:
@@ -655,6 +670,826 @@ def missing_inputs(package: ApplicationPackage, workflow_id: str, inputs: dict) 
         for name in package.mandatory_inputs(workflow_id)
         if not zoo_input_is_given(inputs.get(name))
     ]
+
+
+def non_null(cwl_type: object) -> object:
+    """``T?`` / ``['null', T]`` -> T (the first non-null member of a union)."""
+    if isinstance(cwl_type, str):
+        return cwl_type.removesuffix("?")
+    if isinstance(cwl_type, list):
+        members = [member for member in cwl_type if member != "null"]
+        return non_null(members[0]) if members else "null"
+    return cwl_type
+
+
+def array_items(cwl_type: object) -> object | None:
+    """The item type of an array type, or None when ``cwl_type`` is not an array."""
+    cwl_type = non_null(cwl_type)
+    if isinstance(cwl_type, str) and cwl_type.endswith("[]"):
+        return cwl_type[:-2]
+    if isinstance(cwl_type, dict) and cwl_type.get("type") == "array":
+        return cwl_type.get("items")
+    return None
+
+
+def bbox_numbers(entry: dict, text: str) -> list[float]:
+    """A bounding box from the kernel: JSON array text, comma-separated text, or its corners."""
+    try:
+        values = json.loads(text)
+    except (TypeError, ValueError):
+        values = None
+    if not isinstance(values, list):
+        corners = " ".join([entry.get("lowerCorner", ""), entry.get("upperCorner", "")]).strip()
+        values = (corners or text).replace(",", " ").split()
+    return [float(value) for value in values]
+
+
+def cwl_scalar(name: str, cwl_type: object, text: str, entry: dict) -> object:
+    """One ZOO string as a value of one CWL type."""
+    cwl_type = non_null(cwl_type)
+    if cwl_type == "boolean":
+        if text.lower() not in ("true", "false"):
+            raise InputError(f"Input {name!r} must be true or false, not {text!r}.")
+        return text.lower() == "true"
+    if cwl_type in ("int", "long", "float", "double"):
+        try:
+            return int(text) if cwl_type in ("int", "long") else float(text)
+        except ValueError:
+            kind = "an integer" if cwl_type in ("int", "long") else "a number"
+            raise InputError(f"Input {name!r} must be {kind}, not {text!r}.") from None
+    if isinstance(cwl_type, str) and cwl_type.endswith("BBox"):
+        crs = entry.get("crs", "").removeprefix("http://www.opengis.net/def/crs/OGC/1.3/")
+        return {"bbox": bbox_numbers(entry, text), "crs": crs or "CRS84"}
+    if isinstance(cwl_type, str) and "#" in cwl_type:  # a record such as the eoap URI type
+        return {"value": text}
+    if isinstance(cwl_type, dict) and cwl_type.get("type") == "record":
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise InputError(f"Input {name!r} must be a JSON object.") from None
+    if "lowerCorner" in entry and cwl_type == "string":
+        return ",".join(f"{number:g}" for number in bbox_numbers(entry, text))
+    return text
+
+
+def cwl_value(name: str, cwl_type: object, entry: dict) -> object:
+    """A given ZOO input as the CWL value of its Workflow input.
+
+    A reference (``xlink:href``) gives its URL, never the content the kernel downloaded: CWL
+    Directory, File and URL inputs want the location.
+    """
+    raw = entry.get("xlink:href") or entry.get("value")
+    items = array_items(cwl_type)
+    if items is None:
+        if isinstance(raw, list):
+            if len(raw) != 1:
+                raise InputError(f"Input {name!r} takes one value, not {len(raw)}.")
+            raw = raw[0]
+        return cwl_scalar(name, cwl_type, str(raw), entry)
+    values = raw if isinstance(raw, list) else [raw]
+    return [cwl_scalar(name, items, str(value), entry) for value in values if value is not None]
+
+
+def cwl_parameters(workflow: dict, inputs: dict) -> dict:
+    """The CWL job order of a Workflow, from the kernel's ``inputs`` dict."""
+    return {
+        short_id(item["id"]): cwl_value(short_id(item["id"]), item.get("type"), inputs[name])
+        for item in entries(workflow.get("inputs"))
+        if zoo_input_is_given(inputs.get(name := short_id(item["id"])))
+    }
+
+
+def zoo_output_value(value: object) -> str:
+    """A CWL output as the string the kernel needs (a location for files, JSON otherwise)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and value.get("class") in ("File", "Directory"):
+        return value.get("location", "")
+    return json.dumps(value)
+
+
+def set_zoo_outputs(outputs: dict, cwl_output: dict) -> None:
+    for name, value in cwl_output.items():
+        outputs.setdefault(name, {})["value"] = zoo_output_value(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage-in / stage-out: wrap the Application Package into a Workflow "main" that stages its
+# Directory and File inputs in from URLs and its Directory and File outputs out.
+# ---------------------------------------------------------------------------------------------
+
+ASSETS_DIR = SERVICE_DIR / "assets"
+STAGE_PROCESSES = {
+    # role: (environment variable, the chart's default, the service's own default)
+    "stage-in": ("WRAPPER_STAGE_IN", "/assets/stagein.yaml", "stagein.yaml"),
+    "stage-in-file": ("WRAPPER_STAGE_IN_FILE", "/assets/stagein-file.yaml", "stagein-file.yaml"),
+    "stage-out": ("WRAPPER_STAGE_OUT", "/assets/stageout.yaml", "stageout.yaml"),
+    "stage-out-file": (
+        "WRAPPER_STAGE_OUT_FILE",
+        "/assets/stageout-file.yaml",
+        "stageout-file.yaml",
+    ),
+}
+
+
+class WrapError(Exception):
+    """A stage process or package that cannot be wrapped; the message says why."""
+
+
+def upgraded(document: dict) -> dict:
+    """The document at CWL v1.2, as the ADES stores packages (cwl-upgrader, in memory)."""
+    if document.get("cwlVersion") == ADES_CWL_VERSION:
+        return copy.deepcopy(document)
+    from cwlupgrader.main import upgrade_document
+
+    with tempfile.TemporaryDirectory(prefix="cwl-upgrade-") as folder:
+        result = upgrade_document(copy.deepcopy(document), folder, ADES_CWL_VERSION)
+    if result is None:
+        raise WrapError(f"cwlVersion {document.get('cwlVersion')!r} cannot be upgraded to v1.2.")
+    return json.loads(json.dumps(result, default=str))
+
+
+def stage_process_files(engine: str) -> dict[str, Path | None]:
+    """The stage process file of each role: the configured one, else the service's default.
+
+    With no stage-out configured, the Calrissian engine stages nothing out: the runner copies the
+    results from the job's volume instead.
+    """
+    files = {}
+    for role, (variable, _, default) in STAGE_PROCESSES.items():
+        configured = os.environ.get(variable)
+        if configured and Path(configured).is_file():
+            files[role] = Path(configured)
+        elif role.startswith("stage-out") and engine == "calrissian":
+            files[role] = None
+        else:
+            files[role] = ASSETS_DIR / default
+    return files
+
+
+def load_stage_process(role: str, path: Path) -> dict:
+    try:
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=CwlYamlLoader)
+    except (OSError, yaml.YAMLError) as error:
+        raise WrapError(f"The {role} process {path} cannot be read: {error}") from None
+    if not isinstance(document, dict) or document.get("class") != "CommandLineTool":
+        raise WrapError(f"The {role} process {path} is not a CWL CommandLineTool.")
+    return upgraded(document)
+
+
+def is_url_type(cwl_type: object) -> bool:
+    cwl_type = non_null(cwl_type)
+    return cwl_type == "string" or (isinstance(cwl_type, str) and cwl_type.endswith("#URI"))
+
+
+@dataclass
+class StageProcess:
+    """A stage-in (URL -> Directory/File) or stage-out (Directory/File -> URL) process."""
+
+    role: str
+    process: dict
+    source: str  # the input it consumes
+    result: str  # the output it produces
+    result_type: object
+    extra_inputs: list[dict]
+
+    @property
+    def url_record(self) -> bool:
+        """Whether its URL input is the eoap URI record ({value: ...}) rather than a string."""
+        types = {short_id(i["id"]): i.get("type") for i in entries(self.process.get("inputs"))}
+        return str(non_null(types[self.source])).endswith("#URI")
+
+    @classmethod
+    def from_process(cls, role: str, process: dict) -> StageProcess:
+        kind = "File" if role.endswith("-file") else "Directory"
+        inputs = entries(process.get("inputs"))
+        outputs = entries(process.get("outputs"))
+        if role.startswith("stage-in"):
+            urls = [i for i in inputs if is_url_type(i.get("type"))]
+            named = [i for i in urls if str(non_null(i.get("type"))).endswith("#URI")]
+            named = named or [i for i in urls if short_id(i["id"]) == "reference"]
+            sources = named or (urls if len(inputs) == 1 else [])
+            results = [o for o in outputs if non_null(o.get("type")) == kind]
+            contract = f"one URL input (string or URI) and one {kind} output"
+        else:
+            sources = [i for i in inputs if non_null(i.get("type")) == kind]
+            results = [o for o in outputs if is_url_type(o.get("type"))]
+            contract = f"one {kind} input and one URL output (string or URI)"
+        if len(sources) != 1 or len(results) != 1:
+            raise WrapError(f"The {role} process must have {contract}.")
+        source = short_id(sources[0]["id"])
+        return cls(
+            role=role,
+            process=process,
+            source=source,
+            result=short_id(results[0]["id"]),
+            result_type=non_null(results[0].get("type")),
+            extra_inputs=[i for i in inputs if short_id(i["id"]) != source],
+        )
+
+
+def shaped_like(cwl_type: object, item_type: object) -> object:
+    """``item_type`` with the optional / array shape of ``cwl_type``."""
+    shaped = {"type": "array", "items": item_type} if array_items(cwl_type) else item_type
+    return ["null", shaped] if is_optional(cwl_type) else shaped
+
+
+def staging_kind(cwl_type: object) -> str | None:
+    """'Directory' or 'File' when a Workflow input or output of this type is staged."""
+    items = array_items(cwl_type)
+    base = non_null(items if items is not None else cwl_type)
+    return base if base in ("Directory", "File") else None
+
+
+def stage_step(step_id: str, stage: StageProcess, source: str, cwl_type: object) -> dict:
+    """A step running ``stage`` on ``source``: scattered for arrays, skipped when null."""
+    step = {
+        "id": step_id,
+        "run": f"#{stage.process['id']}",
+        "in": [{"id": stage.source, "source": source}]
+        + [{"id": short_id(i["id"]), "source": short_id(i["id"])} for i in stage.extra_inputs],
+        "out": [stage.result],
+    }
+    if stage.role.startswith("stage-in") and stage.url_record:
+        step["in"][0]["valueFrom"] = "$({'value': self})"
+    if array_items(cwl_type):
+        step["scatter"] = stage.source
+        step["scatterMethod"] = "dotproduct"
+    if is_optional(cwl_type):
+        step["when"] = f"$(inputs.{stage.source} !== null)"
+    return step
+
+
+def unique_id(wanted: str, taken: set[str]) -> str:
+    candidate, number = wanted, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{wanted}-{number}"
+    taken.add(candidate)
+    return candidate
+
+
+def wrap(document: dict, workflow_id: str, stage_files: dict[str, Path | None]) -> dict:
+    """The package as a $graph whose Workflow ``main`` stages data in and out around it.
+
+    Follows the contract of eoap-cwlwrap, so the ADES's stage assets work unchanged: stage-in
+    processes take one URL and give one Directory (or File); stage-out processes take one
+    Directory (or File) and give one URL; their other inputs become inputs of ``main``.
+    No network access: nothing is fetched while wrapping.
+    """
+    document = upgraded(document)
+    graph = copy.deepcopy(document.get("$graph", [document]))
+    for process in graph:
+        process.pop("cwlVersion", None)
+        process["id"] = short_id(process.get("id", workflow_id))
+    taken = {process["id"] for process in graph}
+    if "main" in taken:  # the orchestrator is "main": rename the package's own process
+        renamed = unique_id("main-app", taken)
+        for process in graph:
+            if process["id"] == "main":
+                process["id"] = renamed
+            for step in entries(process.get("steps")):
+                if step.get("run") == "#main":
+                    step["run"] = f"#{renamed}"
+            if isinstance(process.get("steps"), dict):
+                process["steps"] = entries(process["steps"])
+        workflow_id = renamed if workflow_id == "main" else workflow_id
+    workflow = next(p for p in graph if p["id"] == workflow_id and p.get("class") == "Workflow")
+
+    stages: dict[str, StageProcess] = {}
+    for role, path in stage_files.items():
+        if path is not None:
+            process = load_stage_process(role, path)
+            process.pop("cwlVersion", None)
+            process["id"] = unique_id(role, taken)
+            stages[role] = StageProcess.from_process(role, process)
+
+    main_inputs, main_outputs, steps, app_in = [], [], [], []
+    for item in entries(workflow.get("inputs")):
+        name, cwl_type = short_id(item["id"]), item.get("type")
+        kind = staging_kind(cwl_type)
+        declared = {k: item[k] for k in ("label", "doc") if k in item}
+        if kind is None:
+            main_inputs.append({**declared, "id": name, "type": cwl_type, **_default(item)})
+            app_in.append({"id": name, "source": name})
+            continue
+        stage = stages.get("stage-in" if kind == "Directory" else "stage-in-file")
+        if stage is None:
+            raise WrapError(f"Input {name!r} is a {kind} but no {kind} stage-in is configured.")
+        main_inputs.append({**declared, "id": name, "type": shaped_like(cwl_type, "string")})
+        steps.append(stage_step(f"stage_in_{name}", stage, name, cwl_type))
+        app_in.append({"id": name, "source": f"stage_in_{name}/{stage.result}"})
+
+    app_outputs = [short_id(o["id"]) for o in entries(workflow.get("outputs"))]
+    steps.append({"id": "app", "run": f"#{workflow_id}", "in": app_in, "out": app_outputs})
+    for item in entries(workflow.get("outputs")):
+        name, cwl_type = short_id(item["id"]), item.get("type")
+        kind = staging_kind(cwl_type)
+        stage = stages.get("stage-out" if kind == "Directory" else "stage-out-file")
+        declared = {k: item[k] for k in ("label", "doc") if k in item}
+        if kind is None or stage is None:
+            main_outputs.append(
+                {**declared, "id": name, "type": cwl_type, "outputSource": f"app/{name}"}
+            )
+            continue
+        steps.append(stage_step(f"stage_out_{name}", stage, f"app/{name}", cwl_type))
+        main_outputs.append(
+            {
+                **declared,
+                "id": name,
+                "type": shaped_like(cwl_type, stage.result_type),
+                "outputSource": f"stage_out_{name}/{stage.result}",
+            }
+        )
+
+    used = [
+        stage
+        for stage in stages.values()
+        if any(s["run"] == f"#{stage.process['id']}" for s in steps)
+    ]
+    exposed = {}
+    for stage in used:
+        for extra in stage.extra_inputs:
+            exposed.setdefault(short_id(extra["id"]), extra)
+    main_inputs += [
+        {"id": name, "type": extra.get("type"), **_default(extra)}
+        for name, extra in exposed.items()
+        if name not in {i["id"] for i in main_inputs}
+    ]
+    requirements = [{"class": "SubworkflowFeatureRequirement"}]
+    if any("scatter" in step for step in steps):
+        requirements.append({"class": "ScatterFeatureRequirement"})
+    if any("when" in step or any("valueFrom" in i for i in step["in"]) for step in steps):
+        requirements += [
+            {"class": "InlineJavascriptRequirement"},
+            {"class": "StepInputExpressionRequirement"},
+        ]
+    main = {
+        "class": "Workflow",
+        "id": "main",
+        "label": workflow.get("label", workflow_id),
+        "doc": workflow.get("doc", f"Runs {workflow_id} with its data staged in and out."),
+        "requirements": requirements,
+        "inputs": main_inputs,
+        "outputs": main_outputs,
+        "steps": steps,
+    }
+    namespaces = dict(document.get("$namespaces") or {})
+    for stage in used:
+        namespaces.update(stage.process.pop("$namespaces", None) or {})
+    metadata = {k: v for k, v in document.items() if ":" in k and not k.startswith("$")}
+    return {
+        "cwlVersion": ADES_CWL_VERSION,
+        **({"$namespaces": namespaces} if namespaces else {}),
+        **metadata,
+        "$graph": [main, *graph, *(stage.process for stage in used)],
+    }
+
+
+def _default(item: dict) -> dict:
+    return {"default": item["default"]} if "default" in item else {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution engines: run a wrapped workflow with its parameters, collect what it produced.
+# ---------------------------------------------------------------------------------------------
+
+ENGINES = ("calrissian", "cwltool")
+TOOL_STREAMS = {"stdout": "tool-stdout.log", "stderr": "tool-stderr.log"}
+
+
+class EngineUnavailable(Exception):
+    """The chosen engine cannot run here; the message says what to do."""
+
+
+@dataclass
+class EngineRun:
+    """What an engine run produced: the same shape whatever the engine."""
+
+    succeeded: bool
+    output: dict
+    log: str
+    usage_report: dict
+    tool_logs: list[Path]
+    failure: str = ""
+
+
+@dataclass
+class JobRecord:
+    name: str
+    start_time: datetime | None = None
+    finish_time: datetime | None = None
+    status: str = ""
+    exit_code: int | None = None
+    max_memory_megabytes: int | None = None
+
+    def report(self) -> dict:
+        elapsed = (
+            (self.finish_time - self.start_time).total_seconds()
+            if self.start_time and self.finish_time
+            else None
+        )
+        entry = {
+            "name": self.name,
+            "start_time": self.start_time.isoformat() if self.start_time else None,
+            "finish_time": self.finish_time.isoformat() if self.finish_time else None,
+            "elapsed_seconds": elapsed,
+            "elapsed_hours": elapsed / 3600 if elapsed is not None else None,
+            "exit_code": self.exit_code
+            if self.exit_code is not None
+            else (0 if self.status == "success" else None),
+            "max_memory_megabytes": self.max_memory_megabytes,
+        }
+        return {key: value for key, value in entry.items() if value is not None}
+
+
+class CwltoolLog(logging.Handler):
+    """cwltool's log records of one run: the job log text, per-job times, the failed step."""
+
+    _JOB = re.compile(r"^\[job (?P<name>[^\]]+)\] (?P<event>.*)$", re.S)
+    _STEP_FAILED = re.compile(r"^\[step (?P<name>[^\]]+)\] completed (?!success)")
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self.jobs: dict[str, JobRecord] = {}
+        self.failed_steps: list[str] = []
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        self.lines.append(self.format(record))
+        when = datetime.fromtimestamp(record.created, tz=timezone.utc)
+        if record.levelno >= logging.ERROR:
+            self.errors.append(message)
+        step = self._STEP_FAILED.match(message)
+        if step:
+            self.failed_steps.append(step["name"])
+        match = self._JOB.match(message)
+        if not match:
+            return
+        job = self.jobs.setdefault(match["name"], JobRecord(match["name"]))
+        event = match["event"]
+        if "$ " in event and job.start_time is None:
+            job.start_time = when
+        elif event.startswith("completed "):
+            job.finish_time, job.status = when, event.removeprefix("completed ")
+        elif event.startswith("exited with status: "):
+            job.exit_code = int(event.rsplit(" ", 1)[-1])
+        elif event.startswith("Max memory used: "):
+            job.max_memory_megabytes = int(re.sub(r"\D", "", event))
+
+    def usage_report(self, start: datetime, end: datetime) -> dict:
+        children = [job.report() for job in self.jobs.values() if job.start_time]
+        return {
+            "start_time": start.isoformat(),
+            "end_time": end.isoformat(),
+            "elapsed_seconds": (end - start).total_seconds(),
+            "total_tasks": len(children),
+            "children": children,
+        }
+
+
+def prepared_for_cwltool(workflow: dict, use_container: bool) -> dict:
+    """The workflow as this engine runs it: each CommandLineTool logs its stdout and stderr to
+    files (one log per job) and, without containers, declares its image as a hint only, which
+    cwltool requires to run a tool outside a container.
+    """
+    workflow = copy.deepcopy(workflow)
+    for process in workflow["$graph"]:
+        if process.get("class") != "CommandLineTool":
+            continue
+        for stream, name in TOOL_STREAMS.items():
+            process.setdefault(stream, name)
+        requirements = entries(process.get("requirements"), "class")
+        docker = [r for r in requirements if r.get("class") == "DockerRequirement"]
+        if docker and not use_container:
+            process["requirements"] = [r for r in requirements if r not in docker]
+            process["hints"] = entries(process.get("hints"), "class") + docker
+    return workflow
+
+
+def keep_tool_logs_out_of_outputs(outdir, base_path_logs, stdout_path, stderr_path) -> None:
+    """cwltool copies logged streams into the tool's outputs; ours stay in the log folder only."""
+    for path in (stdout_path, stderr_path):
+        if path and Path(path).name not in TOOL_STREAMS.values() and outdir != base_path_logs:
+            shutil.copy2(path, path.replace(base_path_logs, outdir))
+
+
+def last_line(path: Path) -> str:
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+class CwltoolEngine:
+    """Runs the workflow in this process with cwltool, the engine Calrissian itself extends.
+
+    No containers unless CWLTOOL_USE_CONTAINERS=true (and Docker is there): DockerRequirement is
+    then ignored and tools run on this machine.
+    """
+
+    name = "cwltool"
+
+    def __init__(self, job_dir: Path) -> None:
+        self.job_dir = job_dir
+
+    def run(self, workflow: dict, params: dict) -> EngineRun:
+        import cwltool.main
+        import cwltool.process
+        from cwltool.argparser import arg_parser
+        from cwltool.context import RuntimeContext
+
+        work = self.job_dir / "cwltool"
+        for folder in ("outputs", "logs", "tmp"):
+            (work / folder).mkdir(parents=True, exist_ok=True)
+        use_container = (
+            os.environ.get("CWLTOOL_USE_CONTAINERS", "").lower() == "true"
+            and shutil.which("docker") is not None
+        )
+        prepared = prepared_for_cwltool(workflow, use_container)
+        (work / "workflow.cwl").write_text(json.dumps(prepared, indent=2))
+        (work / "params.json").write_text(json.dumps(params, indent=2))
+        arguments = [
+            "--outdir",
+            str(work / "outputs"),
+            "--tmpdir-prefix",
+            f"{work / 'tmp'}/",
+            "--tmp-outdir-prefix",
+            f"{work / 'tmp'}/",
+            "--log-dir",
+            str(work / "logs"),
+            "--disable-color",
+            "--timestamps",
+            "--parallel",
+        ]
+        arguments += [] if use_container else ["--no-container"]
+        arguments += [f"{work / 'workflow.cwl'}#main", str(work / "params.json")]
+        args = arg_parser().parse_args(arguments)
+        # cwltool numbers job names across the whole process (measure, measure_2, ...): start
+        # each execution afresh, as the kernel's one-execution process and Calrissian do.
+        cwltool.process._names.clear()
+        runtime = RuntimeContext(vars(args))
+        runtime.log_dir_handler = keep_tool_logs_out_of_outputs
+        log, stdout = CwltoolLog(), io.StringIO()
+        start = datetime.now(timezone.utc)
+        with open(work / "cwltool.stderr", "w+", encoding="utf-8") as stderr:
+            try:  # a real file: cwltool hands sys.stderr to subprocesses
+                with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stderr):
+                    code = cwltool.main.main(
+                        args=args,
+                        stdout=stdout,
+                        stderr=stderr,
+                        logger_handler=log,
+                        runtimeContext=runtime,
+                    )
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+            stderr.seek(0)
+            stray = stderr.read()
+        end = datetime.now(timezone.utc)
+        tool_logs = self._tool_logs(work / "logs")
+        text = "\n".join(log.lines) + ("\n" + stray if stray else "")
+        output = json.loads(stdout.getvalue() or "{}") if code == 0 else {}
+        return EngineRun(
+            succeeded=code == 0,
+            output=output,
+            log=text,
+            usage_report=log.usage_report(start, end),
+            tool_logs=tool_logs,
+            failure="" if code == 0 else self._failure(log, code),
+        )
+
+    def _tool_logs(self, logs: Path) -> list[Path]:
+        """One ``tool-logs/<job>.log`` per job (stderr, then stdout), as Calrissian writes them."""
+        target = self.job_dir / "tool-logs"
+        written = []
+        for job in sorted(p for p in logs.iterdir() if p.is_dir()):
+            streams = [job / TOOL_STREAMS["stderr"], job / TOOL_STREAMS["stdout"]]
+            text = "".join(p.read_text(errors="replace") for p in streams if p.is_file())
+            target.mkdir(exist_ok=True)
+            (target / f"{job.name}.log").write_text(text)
+            written.append(target / f"{job.name}.log")
+        return written
+
+    def _failure(self, log: CwltoolLog, code: int) -> str:
+        failed_jobs = [job for job in log.jobs.values() if job.status and job.status != "success"]
+        if failed_jobs:
+            job = failed_jobs[0]
+            step = log.failed_steps[0] if log.failed_steps else job.name
+            exit_code = f" with exit code {job.exit_code}" if job.exit_code is not None else ""
+            detail = last_line(self.job_dir / "tool-logs" / f"{job.name}.log")
+            return f"Step {step!r} failed{exit_code}" + (f": {detail}" if detail else ".")
+        if log.errors:
+            text = re.sub(r"^.*try again with --debug for more information:\s*", "", log.errors[-1])
+            first = (text.strip().splitlines() or ["no detail"])[0]
+            return f"cwltool stopped (exit code {code}): {first[:300]}"
+        return f"cwltool stopped with exit code {code}."
+
+    def dispose(self) -> None:
+        """Remove the scratch space and the parameters (they may hold credentials)."""
+        shutil.rmtree(self.job_dir / "cwltool" / "tmp", ignore_errors=True)
+        (self.job_dir / "cwltool" / "params.json").unlink(missing_ok=True)
+
+
+class CalrissianEngine:
+    """Runs the workflow on Kubernetes through Calrissian (pycalrissian)."""
+
+    name = "calrissian"
+
+    def __init__(self, job_dir: Path) -> None:
+        raise EngineUnavailable(
+            "The calrissian engine is not available in this version of the service template: "
+            "set EXECUTION_ENGINE=cwltool to run the package in the service's own process."
+        )
+
+
+def make_engine(name: str, job_dir: Path):
+    engines = {"cwltool": CwltoolEngine, "calrissian": CalrissianEngine}
+    if name not in engines:
+        raise EngineUnavailable(f"EXECUTION_ENGINE is {name!r}: use one of {', '.join(ENGINES)}.")
+    return engines[name](job_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# The runner: one execution, from the kernel's dicts to the kernel's outputs.
+# ---------------------------------------------------------------------------------------------
+
+JOB_LOG = "job.log"
+OUTPUT_FILE = "output.json"
+USAGE_REPORT = "usage-report.json"
+
+
+class ExecutionFailure(Exception):
+    """An execution that cannot go on; the message is the sentence the user sees."""
+
+
+def shorten63(value: str) -> str:
+    """ZOO's namespace shortening (the dismiss operation computes the same)."""
+    while len(value) > 63:
+        value = value[:-1].rstrip("-")
+    return value
+
+
+def job_id_for(workflow_id: str, usid: str) -> str:
+    """The job id and Kubernetes namespace: ZOO's name, made a valid DNS label if it is not."""
+    name = shorten63(workflow_id.replace("_", "-") + "-" + usid)
+    return shorten63(re.sub(r"[^a-z0-9-]", "-", name.lower())).strip("-")
+
+
+def job_folder(conf: dict, job_id: str) -> Path:
+    return Path(conf["main"]["tmpPath"]) / job_id
+
+
+def job_url(conf: dict, job_id: str, path: Path) -> str:
+    """The URL of a file of the job folder, under ``main.tmpUrl`` (per user when ZOO is)."""
+    base = conf.get("main", {}).get("tmpUrl", "")
+    user = conf.get("auth_env", {}).get("user")
+    tmp_path = conf["main"]["tmpPath"].rstrip("/")
+    if user and tmp_path.endswith(f"/{user}/temp") and f"/{user}/temp/" not in base:
+        base = base.replace("/temp/", f"/{user}/temp/", 1)
+    relative = path.relative_to(job_folder(conf, job_id)).as_posix()
+    return f"{base.rstrip('/')}/{job_id}/{relative}"
+
+
+def call_hook(method, **results):
+    """Call a handler hook with the results it accepts by name.
+
+    zoo-calrissian-runner handlers take ``log`` where this interface says ``execution_log``.
+    """
+    parameters = inspect.signature(method).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        accepted = {**results, "log": results["execution_log"]}
+        accepted.pop("execution_log")
+        accepted.update({k: v for k, v in results.items() if k in parameters})
+    else:
+        accepted = {k: v for k, v in results.items() if k in parameters}
+        if "log" in parameters:
+            accepted["log"] = results["execution_log"]
+    return method(**accepted)
+
+
+class ZooCalrissianRunner:
+    """Runs the Application Package for one execute request; its interface is the one of
+    zoo-calrissian-runner: ``ZooCalrissianRunner(cwl, conf, inputs, outputs, handler).execute()``.
+    """
+
+    def __init__(self, cwl, conf, inputs, outputs, execution_handler, engine=None):
+        self.cwl = cwl
+        self.conf = conf
+        self.inputs = inputs
+        self.outputs = outputs
+        self.handler = execution_handler
+        self.engine_name = engine or os.environ.get("EXECUTION_ENGINE", "calrissian")
+        self.workflow_id = conf.get("lenv", {}).get("Identifier") or WORKFLOW_ID
+        self.job_id = None
+
+    # --- progress --------------------------------------------------------------------------
+
+    def update_status(self, percent: int, message: str) -> None:
+        self.conf.setdefault("lenv", {})["message"] = message
+        zoo.update_status(self.conf, percent)
+
+    # --- the execution ----------------------------------------------------------------------
+
+    def execute(self) -> int:
+        engine = None
+        try:
+            self.update_status(2, "running the pre-execution hook")
+            self.handler.pre_execution_hook()
+            self.update_status(5, "checking the Application Package and the inputs")
+            package = self._checked_package()
+            workflow = package.workflow(self.workflow_id)
+            missing = missing_inputs(package, self.workflow_id, self.inputs)
+            if missing:
+                raise ExecutionFailure(
+                    f"The execute request lacks the mandatory {counted('input', missing)}: "
+                    "give a value for each."
+                )
+            parameters = cwl_parameters(workflow, self.inputs)
+            self.update_status(10, "wrapping the Application Package with stage-in and stage-out")
+            wrapped = wrap(
+                package.document, self.workflow_id, stage_process_files(self.engine_name)
+            )
+            self.job_id = job_id_for(self.workflow_id, self.conf["lenv"]["usid"])
+            self.handler.set_job_id(self.job_id)
+            job_dir = job_folder(self.conf, self.job_id)
+            job_dir.mkdir(parents=True, exist_ok=True)
+            engine = make_engine(self.engine_name, job_dir)
+            self.update_status(15, f"preparing the {engine.name} engine")
+            params = self._job_parameters(wrapped, parameters)
+            self.update_status(23, "execution submitted")
+            run = engine.run(wrapped, params)
+            self.update_status(90, "collecting the outputs, logs and usage report")
+            self._save(job_dir, run)
+            call_hook(
+                self.handler.handle_outputs,
+                execution_log=run.log,
+                output=run.output,
+                usage_report=run.usage_report,
+                tool_logs=[str(p) for p in run.tool_logs],
+            )
+            if not run.succeeded:
+                raise ExecutionFailure(run.failure)
+            set_zoo_outputs(self.outputs, run.output)
+            self.update_status(97, "running the post-execution hook")
+            call_hook(
+                self.handler.post_execution_hook,
+                execution_log=run.log,
+                output=run.output,
+                usage_report=run.usage_report,
+                tool_logs=[str(p) for p in run.tool_logs],
+            )
+        except (ExecutionFailure, ApplicationPackageError, InputError, WrapError) as error:
+            failure = str(error)
+        except EngineUnavailable as error:
+            failure = str(error)
+        except Exception as error:  # a bug or a handler failure: one sentence, no traceback
+            zoo_log("error", f"{type(error).__name__}: {error}")
+            failure = f"The execution stopped on an unexpected {type(error).__name__}."
+        else:
+            failure = None
+        finally:
+            if engine is not None and os.environ.get("KEEP_SESSION", "false").lower() != "true":
+                self.update_status(99, "cleaning up")
+                engine.dispose()
+        if failure is not None:
+            self.conf["lenv"]["message"] = failure
+            zoo_log("error", failure)
+            return zoo.SERVICE_FAILED
+        self.update_status(100, "execution successful")
+        return zoo.SERVICE_SUCCEEDED
+
+    def _checked_package(self) -> ApplicationPackage:
+        package = (
+            self.cwl
+            if isinstance(self.cwl, ApplicationPackage)
+            else ApplicationPackage.load(self.cwl)
+        )
+        findings = package.check(self.workflow_id)
+        for warning in findings.warnings:
+            zoo_log("warning", warning)
+        if not findings.ok:
+            raise ExecutionFailure(findings.errors[0])
+        return package
+
+    def _job_parameters(self, wrapped: dict, parameters: dict) -> dict:
+        """process + the mapped inputs + the handler's additional parameters (the handler wins),
+        kept to what ``main`` declares."""
+        main = wrapped["$graph"][0]
+        declared = {short_id(i["id"]) for i in entries(main["inputs"])}
+        params = {
+            "process": self.job_id,
+            **parameters,
+            **(self.handler.get_additional_parameters() or {}),
+        }
+        if "STAGEOUT_OUTPUT" in declared:
+            params.setdefault("STAGEOUT_OUTPUT", Path(self.conf["main"]["tmpPath"]).as_uri())
+        return {name: value for name, value in params.items() if name in declared}
+
+    def _save(self, job_dir: Path, run: EngineRun) -> None:
+        (job_dir / JOB_LOG).write_text(run.log)
+        (job_dir / OUTPUT_FILE).write_text(json.dumps(run.output, indent=2))
+        (job_dir / USAGE_REPORT).write_text(json.dumps(run.usage_report, indent=2))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -684,7 +1519,20 @@ class {{ cookiecutter.__handler_class }}(ExecutionHandler):
         return dict(self.conf.get("additional_parameters", {}))
 
     def handle_outputs(self, execution_log, output, usage_report, tool_logs=None):
-        pass
+        """Publish the job's files as ``service_logs`` links (the kernel lists them on the job)."""
+        folder = job_folder(self.conf, self.job_id)
+        files = [("Job log", folder / JOB_LOG), ("Usage report", folder / USAGE_REPORT)]
+        files += [("Output", folder / OUTPUT_FILE)]
+        files += [(f"Tool log {Path(p).stem}", Path(p)) for p in tool_logs or []]
+        files = [(title, path) for title, path in files if path.is_file()]
+        links = {}
+        for index, (title, path) in enumerate(files):
+            suffix = f"_{index}" if index else ""
+            links[f"url{suffix}"] = job_url(self.conf, self.job_id, path)
+            links[f"title{suffix}"] = title
+            links[f"rel{suffix}"] = "related"
+        links["length"] = str(len(files))
+        self.conf["service_logs"] = links
 
 
 # ---------------------------------------------------------------------------------------------
@@ -694,27 +1542,102 @@ class {{ cookiecutter.__handler_class }}(ExecutionHandler):
 
 def {{ cookiecutter.__function_name }}(conf, inputs, outputs):
     """Run the Workflow ``{{ cookiecutter.workflow_id }}`` for one execute request."""
-    lenv = conf.setdefault("lenv", {})
-    try:
-        package = ApplicationPackage.load(SERVICE_DIR / APP_PACKAGE_FILE)
-    except ApplicationPackageError as error:
-        lenv["message"] = str(error)
-        return zoo.SERVICE_FAILED
-    findings = package.check(WORKFLOW_ID)
-    for warning in findings.warnings:
-        zoo_log("warning", warning)
-    if not findings.ok:
-        lenv["message"] = findings.errors[0]
-        return zoo.SERVICE_FAILED
-    missing = missing_inputs(package, WORKFLOW_ID, inputs)
-    if missing:
-        lenv["message"] = (
-            f"The execute request lacks the mandatory {counted('input', missing)}: "
-            "give a value for each."
-        )
-        return zoo.SERVICE_FAILED
-    lenv["message"] = (
-        "Execution is not available yet in this version of the service template: the "
-        "Application Package and the inputs were checked, but nothing was run."
+    handler = {{ cookiecutter.__handler_class }}(conf=conf, outputs=outputs)
+    runner = ZooCalrissianRunner(SERVICE_DIR / APP_PACKAGE_FILE, conf, inputs, outputs, handler)
+    return runner.execute()
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line: run the service outside ZOO from an OGC API - Processes execute request.
+# ---------------------------------------------------------------------------------------------
+
+
+def kernel_input(value: object, base: Path) -> dict:
+    """One execute-request input value in the shape the kernel passes to services."""
+    if isinstance(value, list):
+        entries_ = [kernel_input(item, base) for item in value]
+        shaped = {"isArray": "true", "length": str(len(entries_))}
+        if entries_ and all("xlink:href" in e for e in entries_):
+            return {
+                **shaped,
+                "xlink:href": [e["xlink:href"] for e in entries_],
+                "value": [""] * len(entries_),
+            }
+        return {**shaped, "value": [e.get("value", "") for e in entries_]}
+    if isinstance(value, dict) and "href" in value:
+        href = str(value["href"])
+        if not re.match(r"(?i)[a-z][a-z0-9+.-]*://", href):
+            href = (base / href).resolve().as_uri()
+        return {"xlink:href": href, "value": ""}
+    if isinstance(value, dict) and "bbox" in value:
+        bbox = [float(n) for n in value["bbox"]]
+        half = len(bbox) // 2
+        return {
+            "value": json.dumps(bbox),
+            "crs": str(value.get("crs", "http://www.opengis.net/def/crs/OGC/1.3/CRS84")),
+            "lowerCorner": " ".join(f"{n:g}" for n in bbox[:half]),
+            "upperCorner": " ".join(f"{n:g}" for n in bbox[half:]),
+        }
+    if isinstance(value, dict) and "value" in value:
+        inner = value["value"]
+        text = inner if isinstance(inner, str) else json.dumps(inner)
+        media = value.get("mediaType") or value.get("format", {}).get("mediaType")
+        return {"value": text, **({"mimeType": media} if media else {})}
+    if isinstance(value, bool):
+        return {"value": "true" if value else "false", "dataType": "boolean"}
+    if isinstance(value, dict):
+        return {"value": json.dumps(value), "mimeType": "application/json"}
+    return {"value": str(value)}
+
+
+def kernel_call(request: dict, base: Path, workdir: Path) -> tuple[dict, dict, dict]:
+    """``conf``, ``inputs`` and ``outputs`` as the kernel would build them for this request."""
+    if not isinstance(request.get("inputs", {}), dict):
+        raise InputError("The execute request's 'inputs' must be an object keyed by input id.")
+    inputs = {name: kernel_input(value, base) for name, value in request.get("inputs", {}).items()}
+    outputs = {name: {} for name in request.get("outputs") or {}}
+    conf = {
+        "main": {"tmpPath": str(workdir), "tmpUrl": workdir.as_uri() + "/"},
+        "lenv": {"usid": str(uuid.uuid4()), "Identifier": WORKFLOW_ID, "message": ""},
+        "auth_env": {},
+    }
+    return conf, inputs, outputs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {SERVICE_DIR.name}.service",
+        description=f"Run the {WORKFLOW_ID} service outside ZOO from an execute request (JSON).",
     )
-    return zoo.SERVICE_FAILED
+    parser.add_argument("request", type=Path, help="OGC API - Processes execute request body")
+    parser.add_argument("--engine", choices=ENGINES, default="cwltool")
+    parser.add_argument("--workdir", type=Path, default=Path("jobs"), help="where job folders go")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("cwltool").propagate = False
+    try:
+        request = json.loads(args.request.read_text())
+        if not isinstance(request, dict):
+            raise InputError("The execute request must be a JSON object.")
+        workdir = args.workdir.resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        conf, inputs, outputs = kernel_call(request, args.request.resolve().parent, workdir)
+    except (OSError, ValueError) as error:
+        print(f"error: {args.request}: {error}", file=sys.stderr)
+        return 2
+    handler = {{ cookiecutter.__handler_class }}(conf=conf, outputs=outputs)
+    runner = ZooCalrissianRunner(
+        SERVICE_DIR / APP_PACKAGE_FILE, conf, inputs, outputs, handler, engine=args.engine
+    )
+    status = runner.execute()
+    if runner.job_id:
+        print(f"Job folder: {job_folder(conf, runner.job_id)}")
+    if status != zoo.SERVICE_SUCCEEDED:
+        print(f"error: {conf['lenv']['message']}", file=sys.stderr)
+        return 1
+    print(json.dumps({name: out.get("value") for name, out in outputs.items()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
