@@ -46,7 +46,7 @@ def test_the_example_runs_like_the_kernel_calls_it(example, tmp_path):
     catalog = Path(urlparse(outputs["results"]["value"]).path)
     assert catalog == job / "results" / "catalog.json"
     item_href = next(
-        l["href"] for l in json.loads(catalog.read_text())["links"] if l["rel"] == "item"
+        link["href"] for link in json.loads(catalog.read_text())["links"] if link["rel"] == "item"
     )
     item = json.loads((catalog.parent / item_href).read_text())
     assert sorted(item["assets"]) == ["nir", "red"]
