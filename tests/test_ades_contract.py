@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
-from conftest import CROP_APP, ZOO_STATUS, ades_deploy, fake_zoo_module, replayed_context
+from conftest import (
+    CROP_APP,
+    EXAMPLE_ITEM,
+    ZOO_STATUS,
+    ades_deploy,
+    fake_zoo_module,
+    kernel_conf,
+    replayed_context,
+)
 
 EXECUTE_INPUTS = {
     "product": {"xlink:href": "https://example.com/catalog.json", "value": "{}"},
@@ -17,7 +26,7 @@ def test_the_deploy_call_generates_a_service_named_after_the_workflow(tmp_path):
     service_dir = ades_deploy("water-bodies", tmp_path)
 
     assert service_dir == tmp_path / "DeployProcess-0123" / "water-bodies"
-    assert sorted(p.name for p in service_dir.iterdir()) == ["__init__.py", "service.py"]
+    assert sorted(p.name for p in service_dir.iterdir()) == ["__init__.py", "assets", "service.py"]
     source = (service_dir / "service.py").read_text()
     assert "def water_bodies(conf, inputs, outputs):" in source
 
@@ -69,16 +78,20 @@ def test_without_an_application_package_the_entry_function_fails_cleanly(tmp_pat
     )
 
 
-def test_the_package_the_ades_writes_after_generation_is_checked(tmp_path, kernel_import):
+def test_the_package_the_ades_writes_after_generation_is_run(tmp_path, kernel_import, monkeypatch):
     service_dir = ades_deploy("crop-app", tmp_path)
     shutil.copy(CROP_APP, service_dir / "app-package.cwl")  # what DeployProcess does next
     service = kernel_import(service_dir, zoo=fake_zoo_module())
-    conf = {"lenv": {"usid": "1234"}, "main": {"tmpPath": str(tmp_path)}}
+    monkeypatch.setenv("EXECUTION_ENGINE", "cwltool")
+    conf = kernel_conf(tmp_path, workflow_id="crop-app")
+    inputs = {**EXECUTE_INPUTS, "product": {"xlink:href": EXAMPLE_ITEM.as_uri(), "value": "{}"}}
+    outputs = {"results": {}}
 
-    status = service.crop_app(conf, dict(EXECUTE_INPUTS), {"results": {}})
+    status = service.crop_app(conf, inputs, outputs)
 
-    assert status == ZOO_STATUS["SERVICE_FAILED"]  # execution arrives with the runner
-    assert "Execution is not available yet" in conf["lenv"]["message"]
+    assert status == ZOO_STATUS["SERVICE_SUCCEEDED"], conf["lenv"]["message"]
+    results = json.loads(outputs["results"]["value"])  # Directory[]: one URL per band
+    assert [url.rsplit("/", 1)[-1] for url in results] == ["red", "nir"]
 
 
 def test_missing_mandatory_inputs_are_all_named(tmp_path, kernel_import):

@@ -37,7 +37,7 @@ HOSTILE_WORKFLOW_IDS = {
     "only-separators": "_-_",
     "too-long-for-a-namespace": "a" * 55,
 }
-VALID_WORKFLOW_IDS = ["water-bodies", "a", "_x", "s2_cropper", "A-Mixed_Case9", "a" * 54]
+VALID_WORKFLOW_IDS = ["water-bodies", "a", "_x", "s2_cropper", "A-Mixed_Case9", "main", "a" * 54]
 
 
 @pytest.mark.parametrize(
@@ -108,3 +108,13 @@ def test_conf_must_be_a_mapping(cookies, capfd):
     assert result.exit_code != 0
     errors = hook_errors(capfd.readouterr().err)
     assert errors and "conf must be a mapping" in errors[0]
+
+
+@pytest.mark.parametrize("workflow_id", ["wrap", "zoo", "json", "execution", "ZooStub"])
+def test_ids_that_would_shadow_the_service_code_are_rejected(workflow_id, tmp_path, capfd):
+    with pytest.raises(FailedHookException):
+        ades_deploy(workflow_id, tmp_path)
+
+    errors = hook_errors(capfd.readouterr().err)
+    assert len(errors) == 1 and "which service.py already uses for its own code" in errors[0]
+    assert list((tmp_path / "DeployProcess-0123").iterdir()) == []

@@ -163,7 +163,7 @@ class ApplicationPackageError(Exception):
 
 
 class CwlYamlLoader(yaml.SafeLoader):
-    """YAML as CWL tools read it (1.2 core schema): only true/false are booleans, no dates."""
+    """YAML 1.2 scalars for PyYAML: only true/false are booleans, dates stay strings."""
 
 
 CwlYamlLoader.yaml_implicit_resolvers = {
@@ -177,6 +177,27 @@ CwlYamlLoader.yaml_implicit_resolvers = {
 CwlYamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+
+
+def parse_cwl_yaml(text: str) -> object:
+    """Parse CWL text as cwltool does (schema-salad's YAML 1.2 loader, no timestamps).
+
+    PyYAML (YAML 1.1) is the fallback where cwltool is not installed; it refuses some valid
+    YAML 1.2, such as ``{type: Directory?}`` in a flow mapping.
+    """
+    try:
+        from schema_salad.utils import yaml_no_ts
+    except ImportError:
+        return yaml.load(text, Loader=CwlYamlLoader)  # CwlYamlLoader is a SafeLoader
+    return yaml_no_ts().load(text)
+
+
+def yaml_errors() -> tuple[type[Exception], ...]:
+    try:
+        from ruamel.yaml.error import YAMLError, YAMLStreamError
+    except ImportError:
+        return (yaml.YAMLError,)
+    return (yaml.YAMLError, YAMLError, YAMLStreamError)
 
 
 @dataclass
@@ -239,7 +260,7 @@ def type_names(cwl_type: object) -> set[str]:
     return set()
 
 
-def yaml_error_message(name: str, error: yaml.YAMLError) -> str:
+def yaml_error_message(name: str, error: Exception) -> str:
     parts = []
     for prefix, mark in (("context", "context_mark"), ("problem", "problem_mark")):
         text, where = getattr(error, prefix, None), getattr(error, mark, None)
@@ -275,8 +296,8 @@ class ApplicationPackage:
                 "give a UTF-8 CWL document."
             ) from None
         try:
-            document = yaml.load(text, Loader=CwlYamlLoader)  # CwlYamlLoader is a SafeLoader
-        except yaml.YAMLError as error:
+            document = parse_cwl_yaml(text)
+        except yaml_errors() as error:
             raise ApplicationPackageError(yaml_error_message(path.name, error)) from None
         if not isinstance(document, dict) or not (
             {"cwlVersion", "class", "$graph"} & set(document)
@@ -829,8 +850,8 @@ def stage_process_files(engine: str) -> dict[str, Path | None]:
 
 def load_stage_process(role: str, path: Path) -> dict:
     try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=CwlYamlLoader)
-    except (OSError, yaml.YAMLError) as error:
+        document = parse_cwl_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, *yaml_errors()) as error:
         raise WrapError(f"The {role} process {path} cannot be read: {error}") from None
     if not isinstance(document, dict) or document.get("class") != "CommandLineTool":
         raise WrapError(f"The {role} process {path} is not a CWL CommandLineTool.")
@@ -917,6 +938,7 @@ def stage_step(step_id: str, stage: StageProcess, source: str, cwl_type: object)
         step["scatterMethod"] = "dotproduct"
     if is_optional(cwl_type):
         step["when"] = f"$(inputs.{stage.source} !== null)"
+        step["in"][0].setdefault("valueFrom", "$(self)")  # null never reaches the tool
     return step
 
 
@@ -1604,7 +1626,7 @@ def kernel_call(request: dict, base: Path, workdir: Path) -> tuple[dict, dict, d
     return conf, inputs, outputs
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_from_command_line(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=f"python -m {SERVICE_DIR.name}.service",
         description=f"Run the {WORKFLOW_ID} service outside ZOO from an execute request (JSON).",
@@ -1640,4 +1662,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_from_command_line())
