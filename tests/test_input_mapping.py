@@ -111,3 +111,8 @@ def test_outputs_reach_the_kernel_as_strings(value, expected, service):
     service.set_zoo_outputs(outputs, {"result": value})
 
     assert outputs["result"] == {"mimeType": "application/json", "value": expected}
+
+
+def test_a_bounding_box_that_is_not_numbers_is_refused(service):
+    with pytest.raises(service.InputError, match="must be a bounding box of numbers"):
+        service.cwl_value("aoi", BBOX, {"value": "[1, 2, north, 4]", "crs": "EPSG:4326"})

@@ -197,3 +197,18 @@ def test_make_demo_prints_the_outputs_of_the_example(tmp_path):
     assert result.returncode == 0, result.stderr
     assert '"results": "file://' in result.stdout
     assert "[100%] execution successful" in result.stderr
+
+
+def test_cwltool_failures_stay_inside_the_engine(service, tmp_path, capfd):
+    package = service.ApplicationPackage.load(service.SERVICE_DIR / "app-package.cwl")
+    wrapped = service.wrap(package.document, "band-stats", service.stage_process_files("cwltool"))
+    engine = service.CwltoolEngine(tmp_path)
+
+    run = engine.run(wrapped, {"item": 42, "bands": "red"})  # not what main declares
+
+    assert not run.succeeded
+    assert run.failure.startswith("cwltool stopped (exit code 1)")
+    assert "\n" not in run.failure
+    assert "Invalid job input record" in run.failure
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""

@@ -713,7 +713,7 @@ def array_items(cwl_type: object) -> object | None:
     return None
 
 
-def bbox_numbers(entry: dict, text: str) -> list[float]:
+def bbox_numbers(name: str, entry: dict, text: str) -> list[float]:
     """A bounding box from the kernel: JSON array text, comma-separated text, or its corners."""
     try:
         values = json.loads(text)
@@ -722,7 +722,10 @@ def bbox_numbers(entry: dict, text: str) -> list[float]:
     if not isinstance(values, list):
         corners = " ".join([entry.get("lowerCorner", ""), entry.get("upperCorner", "")]).strip()
         values = (corners or text).replace(",", " ").split()
-    return [float(value) for value in values]
+    try:
+        return [float(value) for value in values]
+    except (TypeError, ValueError):
+        raise InputError(f"Input {name!r} must be a bounding box of numbers.") from None
 
 
 def cwl_scalar(name: str, cwl_type: object, text: str, entry: dict) -> object:
@@ -740,7 +743,7 @@ def cwl_scalar(name: str, cwl_type: object, text: str, entry: dict) -> object:
             raise InputError(f"Input {name!r} must be {kind}, not {text!r}.") from None
     if isinstance(cwl_type, str) and cwl_type.endswith("BBox"):
         crs = entry.get("crs", "").removeprefix("http://www.opengis.net/def/crs/OGC/1.3/")
-        return {"bbox": bbox_numbers(entry, text), "crs": crs or "CRS84"}
+        return {"bbox": bbox_numbers(name, entry, text), "crs": crs or "CRS84"}
     if isinstance(cwl_type, str) and "#" in cwl_type:  # a record such as the eoap URI type
         return {"value": text}
     if isinstance(cwl_type, dict) and cwl_type.get("type") == "record":
@@ -749,7 +752,7 @@ def cwl_scalar(name: str, cwl_type: object, text: str, entry: dict) -> object:
         except ValueError:
             raise InputError(f"Input {name!r} must be a JSON object.") from None
     if "lowerCorner" in entry and cwl_type == "string":
-        return ",".join(f"{number:g}" for number in bbox_numbers(entry, text))
+        return ",".join(f"{number:g}" for number in bbox_numbers(name, entry, text))
     return text
 
 
@@ -1303,8 +1306,8 @@ class CwltoolEngine:
             return f"Step {step!r} failed{exit_code}" + (f": {detail}" if detail else ".")
         if log.errors:
             text = re.sub(r"^.*try again with --debug for more information:\s*", "", log.errors[-1])
-            first = (text.strip().splitlines() or ["no detail"])[0]
-            return f"cwltool stopped (exit code {code}): {first[:300]}"
+            detail = _file_names_only(" ".join(text.split()))[:300] or "no detail"
+            return f"cwltool stopped (exit code {code}): {detail}"
         return f"cwltool stopped with exit code {code}."
 
     def dispose(self) -> None:
