@@ -508,6 +508,21 @@ class ApplicationPackage:
         return next((self.document[k] for k in keys if self.document.get(k)), None)
 
 
+def upgraded(document: dict) -> dict:
+    """The document at CWL v1.2, as the ADES stores packages (cwl-upgrader, in memory)."""
+    if document.get("cwlVersion") == ADES_CWL_VERSION:
+        return copy.deepcopy(document)
+    from cwlupgrader.main import upgrade_document
+
+    with tempfile.TemporaryDirectory(prefix="cwl-upgrade-") as folder:
+        result = upgrade_document(copy.deepcopy(document), folder, ADES_CWL_VERSION)
+    if result is None:
+        raise ApplicationPackageError(
+            f"cwlVersion {document.get('cwlVersion')!r} cannot be upgraded to {ADES_CWL_VERSION}."
+        )
+    return json.loads(json.dumps(result, default=str))
+
+
 def validate_with_cwltool(package: ApplicationPackage, workflow_id: str) -> Findings:
     """CWL schema validation with cwltool's loader, of the package as the ADES stores it.
 
@@ -545,22 +560,14 @@ def validate_with_cwltool(package: ApplicationPackage, workflow_id: str) -> Find
 
 
 def _upgraded_copy(path: Path, folder: Path) -> Path | None:
-    """The package upgraded to v1.2 by cwl-upgrader (as the ADES does), or None if it cannot be."""
-    from cwlupgrader.main import upgrade_document
-    from ruamel.yaml import YAML
-
-    ruamel = YAML(typ="rt")
+    """The package upgraded to v1.2 (as the ADES does) in ``folder``, or None if it cannot be."""
     try:
-        document = ruamel.load(path.read_text(encoding="utf-8-sig"))
-        upgraded = upgrade_document(document, str(folder), ADES_CWL_VERSION)
-        if upgraded is None:
-            return None
-        target = folder / path.name
-        with target.open("w", encoding="utf-8") as stream:
-            ruamel.dump(upgraded, stream)
-        return target
+        document = upgraded(parse_cwl_yaml(path.read_text(encoding="utf-8-sig")))
     except Exception:  # any upgrader failure means "cannot be upgraded"
         return None
+    target = folder / path.name
+    target.write_text(json.dumps(document), encoding="utf-8")
+    return target
 
 
 class _RecordHandler(logging.Handler):
@@ -820,19 +827,6 @@ class WrapError(Exception):
     """A stage process or package that cannot be wrapped; the message says why."""
 
 
-def upgraded(document: dict) -> dict:
-    """The document at CWL v1.2, as the ADES stores packages (cwl-upgrader, in memory)."""
-    if document.get("cwlVersion") == ADES_CWL_VERSION:
-        return copy.deepcopy(document)
-    from cwlupgrader.main import upgrade_document
-
-    with tempfile.TemporaryDirectory(prefix="cwl-upgrade-") as folder:
-        result = upgrade_document(copy.deepcopy(document), folder, ADES_CWL_VERSION)
-    if result is None:
-        raise WrapError(f"cwlVersion {document.get('cwlVersion')!r} cannot be upgraded to v1.2.")
-    return json.loads(json.dumps(result, default=str))
-
-
 def stage_process_files(engine: str) -> dict[str, Path | None]:
     """The stage process file of each role: the configured one, else the service's default.
 
@@ -954,6 +948,10 @@ def unique_id(wanted: str, taken: set[str]) -> str:
     return candidate
 
 
+def _default(item: dict) -> dict:
+    return {"default": item["default"]} if "default" in item else {}
+
+
 def wrap(document: dict, workflow_id: str, stage_files: dict[str, Path | None]) -> dict:
     """The package as a $graph whose Workflow ``main`` stages data in and out around it.
 
@@ -1071,10 +1069,6 @@ def wrap(document: dict, workflow_id: str, stage_files: dict[str, Path | None]) 
     }
 
 
-def _default(item: dict) -> dict:
-    return {"default": item["default"]} if "default" in item else {}
-
-
 # ---------------------------------------------------------------------------------------------
 # Execution engines: run a wrapped workflow with its parameters, collect what it produced.
 # ---------------------------------------------------------------------------------------------
@@ -1097,6 +1091,15 @@ class EngineRun:
     usage_report: dict
     tool_logs: list[Path]
     failure: str = ""
+
+    def results(self) -> dict:
+        """What the handler's hooks receive."""
+        return {
+            "execution_log": self.log,
+            "output": self.output,
+            "usage_report": self.usage_report,
+            "tool_logs": [str(path) for path in self.tool_logs],
+        }
 
 
 @dataclass
@@ -1446,27 +1449,19 @@ class ZooCalrissianRunner:
             run = engine.run(wrapped, params)
             self.update_status(90, "collecting the outputs, logs and usage report")
             self._save(job_dir, run)
-            call_hook(
-                self.handler.handle_outputs,
-                execution_log=run.log,
-                output=run.output,
-                usage_report=run.usage_report,
-                tool_logs=[str(p) for p in run.tool_logs],
-            )
+            call_hook(self.handler.handle_outputs, **run.results())
             if not run.succeeded:
                 raise ExecutionFailure(run.failure)
             set_zoo_outputs(self.outputs, run.output)
             self.update_status(97, "running the post-execution hook")
-            call_hook(
-                self.handler.post_execution_hook,
-                execution_log=run.log,
-                output=run.output,
-                usage_report=run.usage_report,
-                tool_logs=[str(p) for p in run.tool_logs],
-            )
-        except (ExecutionFailure, ApplicationPackageError, InputError, WrapError) as error:
-            failure = str(error)
-        except EngineUnavailable as error:
+            call_hook(self.handler.post_execution_hook, **run.results())
+        except (
+            ExecutionFailure,
+            ApplicationPackageError,
+            InputError,
+            WrapError,
+            EngineUnavailable,
+        ) as error:
             failure = str(error)
         except Exception as error:  # a bug or a handler failure: one sentence, no traceback
             zoo_log("error", f"{type(error).__name__}: {error}")
