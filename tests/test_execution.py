@@ -116,14 +116,20 @@ def test_a_value_of_the_wrong_type_is_refused_in_one_sentence(example, tmp_path)
     assert "\n" not in conf["lenv"]["message"]
 
 
-def test_the_calrissian_engine_is_announced_not_faked(
+def test_without_kubernetes_access_the_calrissian_engine_says_what_to_do(
     example_service_dir, kernel_import, monkeypatch, tmp_path
 ):
     monkeypatch.setenv("EXECUTION_ENGINE", "calrissian")
+    for variable in ("KUBECONFIG", "HTTP_PROXY", "KUBERNETES_SERVICE_HOST"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
     service = kernel_import(example_service_dir, zoo=fake_zoo_module())
     conf = kernel_conf(tmp_path)
 
     status = service.band_stats(conf, request_inputs(), {"results": {}})
 
     assert status == ZOO_STATUS["SERVICE_FAILED"]
-    assert "set EXECUTION_ENGINE=cwltool" in conf["lenv"]["message"]
+    assert conf["lenv"]["message"] == (
+        "No Kubernetes access: set KUBECONFIG, run the service in a cluster, or set "
+        "EXECUTION_ENGINE=cwltool."
+    )

@@ -202,7 +202,7 @@ def test_make_demo_prints_the_outputs_of_the_example(tmp_path):
 def test_cwltool_failures_stay_inside_the_engine(service, tmp_path, capfd):
     package = service.ApplicationPackage.load(service.SERVICE_DIR / "app-package.cwl")
     wrapped = service.wrap(package.document, "band-stats", service.stage_process_files("cwltool"))
-    engine = service.CwltoolEngine(tmp_path)
+    engine = service.CwltoolEngine(service.EngineJob("job", tmp_path, {}, None))
 
     run = engine.run(wrapped, {"item": 42, "bands": "red"})  # not what main declares
 

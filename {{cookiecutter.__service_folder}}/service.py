@@ -16,20 +16,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import functools
 import inspect
 import io
 import json
 import logging
+import math
 import os
 import re
 import shutil
 import sys
+import tarfile
 import tempfile
+import time
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
@@ -273,6 +277,15 @@ def yaml_error_message(name: str, error: Exception) -> str:
 
 
 @dataclass
+class Resources:
+    """Cores, RAM (MiB) and volume (MiB) a package asks for; None where it says nothing."""
+
+    cores: int | None = None
+    ram_mib: int | None = None
+    volume_mib: int | None = None
+
+
+@dataclass
 class ApplicationPackage:
     """An OGC EO Application Package: a CWL document whose Workflow the service runs."""
 
@@ -353,6 +366,46 @@ class ApplicationPackage:
             for item in entries(self.workflow(workflow_id).get("inputs"))
             if "default" not in item and not is_optional(item.get("type"))
         ]
+
+    def resources(self, workflow_id: str, scatter_multiplier: int = 2) -> Resources:
+        """What the package asks for (ResourceRequirement in requirements and hints of the
+        Workflow, its steps and the processes they run, recursively): the most cores and RAM
+        of any one process, and a volume holding every step's tmpdir and outdir, scattered steps
+        counted ``scatter_multiplier`` times. Expressions are left to the defaults.
+        """
+        by_id = {short_id(p.get("id", "")): p for p in self.processes}
+        found = Resources()
+
+        def requested(process: dict) -> dict[str, float]:
+            values: dict[str, float] = {}
+            for requirement in entries(process.get("requirements"), "class") + entries(
+                process.get("hints"), "class"
+            ):
+                if requirement.get("class") == "ResourceRequirement":
+                    for key, value in requirement.items():
+                        if isinstance(value, int | float) and not isinstance(value, bool):
+                            values[key] = max(values.get(key, 0), value)
+            return values
+
+        def largest(values: dict[str, float], name: str) -> float:
+            return max(values.get(f"{name}Min", 0), values.get(f"{name}Max", 0))
+
+        def visit(process: dict, multiplier: int, seen: frozenset[str]) -> int:
+            values = requested(process)
+            found.cores = max(found.cores or 0, math.ceil(largest(values, "cores"))) or None
+            found.ram_mib = max(found.ram_mib or 0, math.ceil(largest(values, "ram"))) or None
+            volume = (largest(values, "tmpdir") + largest(values, "outdir")) * multiplier
+            for step in entries(process.get("steps")):
+                run = step.get("run")
+                target = run if isinstance(run, dict) else by_id.get(str(run).lstrip("#"))
+                key = str(run)
+                if isinstance(target, dict) and key not in seen:
+                    factor = scatter_multiplier if step.get("scatter") else 1
+                    volume += visit(target, multiplier * factor, seen | {key})
+            return math.ceil(volume)
+
+        found.volume_mib = visit(self.workflow(workflow_id), 1, frozenset()) or None
+        return found
 
     def command_line_tools(self) -> list[dict]:
         """Every CommandLineTool, in the $graph or inline in a step's ``run``."""
@@ -1145,10 +1198,13 @@ class CwltoolLog(logging.Handler):
         self.errors: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
         self.lines.append(self.format(record))
         when = datetime.fromtimestamp(record.created, tz=timezone.utc)
-        if record.levelno >= logging.ERROR:
+        self.observe(record.getMessage(), when, error=record.levelno >= logging.ERROR)
+
+    def observe(self, message: str, when: datetime | None = None, error: bool = False) -> None:
+        """Take note of one message (a log record, or a line of Calrissian's log)."""
+        if error:
             self.errors.append(message)
         step = self._STEP_FAILED.match(message)
         if step:
@@ -1166,6 +1222,33 @@ class CwltoolLog(logging.Handler):
             job.exit_code = int(event.rsplit(" ", 1)[-1])
         elif event.startswith("Max memory used: "):
             job.max_memory_megabytes = int(re.sub(r"\D", "", event))
+
+    @classmethod
+    def from_text(cls, text: str) -> CwltoolLog:
+        """The same notes from a log as text (Calrissian's, which is cwltool's)."""
+        log = cls()
+        for line in text.splitlines():
+            message = re.sub(r"^(\[[^\]]*\d{2}:\d{2}:\d{2}[^\]]*\]\s*)?(?:[A-Z]+\s+)?", "", line)
+            log.observe(message, error=" ERROR " in f" {line} ")
+        return log
+
+    def failure(self, code: int, tool_logs: Path, engine: str) -> str:
+        """The sentence that says what failed: the step and its last log line, if a step did."""
+        failed = [job for job in self.jobs.values() if job.status and job.status != "success"]
+        if failed:
+            job = failed[0]
+            step = self.failed_steps[0] if self.failed_steps else job.name
+            exit_code = f" with exit code {job.exit_code}" if job.exit_code is not None else ""
+            log = tool_logs / f"{job.name}.log"
+            detail = last_line(log) if log.is_file() else ""
+            return f"Step {step!r} failed{exit_code}" + (f": {detail}" if detail else ".")
+        if self.errors:
+            text = re.sub(
+                r"^.*try again with --debug for more information:\s*", "", self.errors[-1]
+            )
+            detail = _file_names_only(" ".join(text.split()))[:300] or "no detail"
+            return f"{engine} stopped (exit code {code}): {detail}"
+        return f"{engine} stopped with exit code {code}."
 
     def usage_report(self, start: datetime, end: datetime) -> dict:
         children = [job.report() for job in self.jobs.values() if job.start_time]
@@ -1218,8 +1301,8 @@ class CwltoolEngine:
 
     name = "cwltool"
 
-    def __init__(self, job_dir: Path) -> None:
-        self.job_dir = job_dir
+    def __init__(self, job: EngineJob) -> None:
+        self.job_dir = job.job_dir
 
     def run(self, workflow: dict, params: dict) -> EngineRun:
         import cwltool.main
@@ -1284,7 +1367,7 @@ class CwltoolEngine:
             log=text,
             usage_report=log.usage_report(start, end),
             tool_logs=tool_logs,
-            failure="" if code == 0 else self._failure(log, code),
+            failure="" if code == 0 else log.failure(code, self.job_dir / "tool-logs", "cwltool"),
         )
 
     def _tool_logs(self, logs: Path) -> list[Path]:
@@ -1299,43 +1382,487 @@ class CwltoolEngine:
             written.append(target / f"{job.name}.log")
         return written
 
-    def _failure(self, log: CwltoolLog, code: int) -> str:
-        failed_jobs = [job for job in log.jobs.values() if job.status and job.status != "success"]
-        if failed_jobs:
-            job = failed_jobs[0]
-            step = log.failed_steps[0] if log.failed_steps else job.name
-            exit_code = f" with exit code {job.exit_code}" if job.exit_code is not None else ""
-            detail = last_line(self.job_dir / "tool-logs" / f"{job.name}.log")
-            return f"Step {step!r} failed{exit_code}" + (f": {detail}" if detail else ".")
-        if log.errors:
-            text = re.sub(r"^.*try again with --debug for more information:\s*", "", log.errors[-1])
-            detail = _file_names_only(" ".join(text.split()))[:300] or "no detail"
-            return f"cwltool stopped (exit code {code}): {detail}"
-        return f"cwltool stopped with exit code {code}."
-
     def dispose(self) -> None:
         """Remove the scratch space and the parameters (they may hold credentials)."""
         shutil.rmtree(self.job_dir / "cwltool" / "tmp", ignore_errors=True)
         (self.job_dir / "cwltool" / "params.json").unlink(missing_ok=True)
 
 
-class CalrissianEngine:
-    """Runs the workflow on Kubernetes through Calrissian (pycalrissian)."""
+# --- Kubernetes ---------------------------------------------------------------------------
 
-    name = "calrissian"
+CALRISSIAN_VOLUME = "calrissian-wdir"
+CALRISSIAN_MOUNT = "/calrissian"
+HELPER_IMAGE = "docker.io/library/busybox:1.36.1"
+# Waiting reasons of a container that will not start by itself.
+STUCK_REASONS = {
+    "ErrImagePull": "its image cannot be pulled",
+    "ImagePullBackOff": "its image cannot be pulled",
+    "InvalidImageName": "its image name is invalid",
+    "CreateContainerConfigError": "its configuration refers to a missing Secret or ConfigMap",
+}
 
-    def __init__(self, job_dir: Path) -> None:
+
+def kubernetes_client():
+    """An API client from HTTP_PROXY (pycalrissian's proxy mode), KUBECONFIG, ~/.kube/config or
+    the in-cluster service account, in that order; transient faults (5xx, 429, resets) retried.
+    """
+    import urllib3
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    kubeconfig = os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
+    if os.environ.get("HTTP_PROXY"):
+        configuration.host = os.environ["HTTP_PROXY"]
+    elif Path(kubeconfig).is_file():
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config(client_configuration=configuration)
+    else:
         raise EngineUnavailable(
-            "The calrissian engine is not available in this version of the service template: "
-            "set EXECUTION_ENGINE=cwltool to run the package in the service's own process."
+            "No Kubernetes access: set KUBECONFIG, run the service in a cluster, or set "
+            "EXECUTION_ENGINE=cwltool."
+        )
+    configuration.retries = urllib3.Retry(
+        total=6,
+        backoff_factor=0.1,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=None,  # creations too: a refused request changed nothing
+        raise_on_status=False,
+    )
+    return client.ApiClient(configuration)
+
+
+def api_failure(error: Exception, doing: str) -> str:
+    """One sentence for a failed Kubernetes API call."""
+    status = getattr(error, "status", None)
+    reason = getattr(error, "reason", None) or type(error).__name__
+    if status:
+        return f"The Kubernetes API refused to {doing} ({status} {reason})."
+    return f"The Kubernetes API could not be reached to {doing} ({reason})."
+
+
+@functools.cache
+def prompt_context_class():
+    """pycalrissian's CalrissianContext on our API client, without its sleeps.
+
+    pycalrissian sleeps before every existence check (a second each); this checks at once and
+    only then backs off, briefly.
+    """
+    from kubernetes.client.rest import ApiException
+    from pycalrissian.context import CalrissianContext
+
+    class PromptCalrissianContext(CalrissianContext):
+        def __init__(self, api_client, **kwargs):
+            self._api_client = api_client
+            super().__init__(**kwargs)
+
+        def _get_api_client(self, kubeconfig_file=None):
+            return self._api_client
+
+        @staticmethod
+        def retry(fun, max_tries=10, interval=5, **kwargs):
+            delay = 0.02
+            for _ in range(max_tries):
+                try:
+                    result = fun(**kwargs)
+                    if result is not None:
+                        return result
+                except ApiException as error:
+                    if error.status and error.status < 500 and error.status != 429:
+                        raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+            raise ApiException(status=504, reason="object not visible after creation")
+
+    return PromptCalrissianContext
+
+
+def quantity(value: str, variable: str) -> str:
+    """A Kubernetes storage quantity from a setting: a plain number is MiB."""
+    text = value.strip()
+    if re.fullmatch(r"\d+", text):
+        return f"{text}Mi"
+    if re.fullmatch(r"\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)", text):
+        return text
+    raise EngineUnavailable(
+        f"{variable} is {value!r}: give a number of MiB or a quantity such as 10Gi."
+    )
+
+
+def whole_number(variable: str, default: int) -> int:
+    value = os.environ.get(variable, "").strip() or str(default)
+    if not value.isdigit() or int(value) < 1:
+        raise EngineUnavailable(f"{variable} is {value!r}: give a whole number above 0.")
+    return int(value)
+
+
+@dataclass
+class CalrissianSettings:
+    """The chart's settings for the Kubernetes engine, read once per execution."""
+
+    storage_class: str
+    volume_size: str
+    max_cores: int
+    max_ram_mib: int
+    wall_time: int
+    keep_session: bool
+
+    @classmethod
+    def read(cls, resources: Resources) -> CalrissianSettings:
+        default_volume = quantity(
+            os.environ.get("DEFAULT_VOLUME_SIZE") or "10Gi", "DEFAULT_VOLUME_SIZE"
+        )
+        return cls(
+            storage_class=os.environ.get("STORAGE_CLASS", "standard"),
+            volume_size=f"{resources.volume_mib}Mi" if resources.volume_mib else default_volume,
+            max_cores=resources.cores or whole_number("DEFAULT_MAX_CORES", 2),
+            max_ram_mib=resources.ram_mib or whole_number("DEFAULT_MAX_RAM", 4096),
+            wall_time=whole_number("EXECUTION_WALL_TIME", 24 * 3600),
+            keep_session=os.environ.get("KEEP_SESSION", "false").lower() == "true",
         )
 
 
-def make_engine(name: str, job_dir: Path):
+@dataclass
+class Outcome:
+    succeeded: bool
+    failure: str = ""
+
+
+class CalrissianEngine:
+    """Runs the workflow on Kubernetes with Calrissian, through pycalrissian, in a namespace of
+    its own (named after the job, as ZOO's dismiss expects) that it deletes when done.
+    """
+
+    name = "calrissian"
+
+    def __init__(self, job: EngineJob) -> None:
+        self.job = job
+        self.settings = CalrissianSettings.read(job.resources)
+        self.api_client = kubernetes_client()
+        self.namespace = job.job_id
+        self.doing = "prepare the execution"
+
+    def run(self, workflow: dict, params: dict) -> EngineRun:
+        from kubernetes.client.rest import ApiException
+        from loguru import logger
+        from urllib3.exceptions import HTTPError
+
+        logger.disable("pycalrissian")  # its log lines would go to stderr
+        try:
+            return self._run(workflow, params)
+        except (ApiException, HTTPError, OSError) as error:
+            raise ExecutionFailure(api_failure(error, self.doing)) from None
+        finally:
+            logger.enable("pycalrissian")
+
+    def _run(self, workflow: dict, params: dict) -> EngineRun:
+        from pycalrissian.execution import CalrissianExecution
+        from pycalrissian.job import CalrissianJob
+
+        handler = self.job.handler
+        start = datetime.now(timezone.utc)
+        self.doing = f"create the namespace {self.namespace}"
+        context = prompt_context_class()(
+            self.api_client,
+            namespace=self.namespace,
+            storage_class=self.settings.storage_class,
+            volume_size=self.settings.volume_size,
+            image_pull_secrets=handler.get_secrets() or None,
+            labels={"app.kubernetes.io/managed-by": "zoo-calrissian-service"},
+            annotations=dict(self.job.conf.get("pod_annotations") or {}) or None,
+        )
+        context.initialise()
+        self.doing = "create the Calrissian job"
+        calrissian_job = CalrissianJob(
+            cwl=workflow,
+            params=params,
+            runtime_context=context,
+            cwl_entry_point="main",
+            pod_env_vars=handler.get_pod_env_vars() or None,
+            pod_node_selector=handler.get_pod_node_selector() or None,
+            max_ram=f"{self.settings.max_ram_mib}Mi",
+            max_cores=str(self.settings.max_cores),
+            debug=True,
+            tool_logs=True,
+        )
+        CalrissianExecution(job=calrissian_job, runtime_context=context).submit()
+        self.doing = "follow the Calrissian job"
+        outcome = self._monitor(calrissian_job.job_name)
+        self.doing = "collect the job's log"
+        log = self._job_log(calrissian_job.job_name)
+        self.doing = "collect the job's files"
+        files = self._collect(outcome.succeeded)
+        end = datetime.now(timezone.utc)
+        report = files["report"] or {
+            "start_time": start.isoformat(),
+            "end_time": end.isoformat(),
+            "children": [],
+        }
+        failure = outcome.failure
+        if not outcome.succeeded and not failure:
+            notes = CwltoolLog.from_text(files["stderr"] or log)
+            failure = notes.failure(1, self.job.job_dir / "tool-logs", "Calrissian")
+        return EngineRun(
+            succeeded=outcome.succeeded,
+            output=files["output"],
+            log=log,
+            usage_report=report,
+            tool_logs=files["tool_logs"],
+            failure=failure,
+        )
+
+    # --- monitor -------------------------------------------------------------------------
+
+    def _monitor(self, job_name: str) -> Outcome:
+        """Follow the job until it ends, its wall time runs out, or a pod cannot start."""
+        from kubernetes import client, watch
+
+        batch = client.BatchV1Api(self.api_client)
+        deadline = time.monotonic() + self.settings.wall_time
+        while True:
+            job = batch.read_namespaced_job_status(job_name, self.namespace)
+            conditions = {c.type for c in job.status.conditions or [] if c.status == "True"}
+            if job.status.succeeded or "Complete" in conditions:
+                return Outcome(succeeded=True)
+            if "Failed" in conditions:
+                return Outcome(succeeded=False)
+            stuck = self._stuck_pod()
+            if stuck:
+                self._stop(job_name)
+                return Outcome(succeeded=False, failure=stuck)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._stop(job_name)
+                return Outcome(
+                    succeeded=False,
+                    failure=(
+                        f"The execution ran longer than its wall time of "
+                        f"{self.settings.wall_time} s (EXECUTION_WALL_TIME) and was stopped."
+                    ),
+                )
+            events = watch.Watch().stream(
+                batch.list_namespaced_job,
+                self.namespace,
+                field_selector=f"metadata.name={job_name}",
+                resource_version=job.metadata.resource_version,
+                timeout_seconds=max(1, min(math.ceil(remaining), 2)),
+            )
+            next(iter(events), None)  # wake on the first change, or after the timeout
+
+    def _stuck_pod(self) -> str:
+        """Why a pod of the namespace (the job's or a step's) cannot start, or ''."""
+        from kubernetes import client
+
+        pods = client.CoreV1Api(self.api_client).list_namespaced_pod(self.namespace).items
+        for pod in pods:
+            statuses = (pod.status.init_container_statuses or []) + (
+                pod.status.container_statuses or []
+            )
+            for container in statuses:
+                waiting = container.state.waiting if container.state else None
+                if waiting and waiting.reason in STUCK_REASONS:
+                    return (
+                        f"Pod {pod.metadata.name} cannot start: {STUCK_REASONS[waiting.reason]} "
+                        f"({waiting.reason}, image {container.image})."
+                    )
+            for condition in pod.status.conditions or []:
+                if (
+                    condition.type == "PodScheduled"
+                    and condition.status == "False"
+                    and "PersistentVolumeClaim" in (condition.message or "")
+                ):
+                    return (
+                        f"Pod {pod.metadata.name} cannot be scheduled: its volume is not bound "
+                        f"(check that STORAGE_CLASS {self.settings.storage_class!r} provides "
+                        "ReadWriteMany volumes)."
+                    )
+        return ""
+
+    def _stop(self, job_name: str) -> None:
+        from kubernetes import client
+
+        client.BatchV1Api(self.api_client).delete_namespaced_job(
+            job_name, self.namespace, propagation_policy="Background"
+        )
+
+    # --- collect -------------------------------------------------------------------------
+
+    def _job_log(self, job_name: str) -> str:
+        """The logs of the Calrissian job's pods (one per attempt), oldest first."""
+        from kubernetes import client
+
+        core = client.CoreV1Api(self.api_client)
+        pods = core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job_name}")
+        logs = []
+        for pod in sorted(pods.items, key=lambda p: p.metadata.creation_timestamp):
+            if pod.status.phase in ("Running", "Succeeded", "Failed"):
+                logs.append(core.read_namespaced_pod_log(pod.metadata.name, self.namespace))
+        return "\n".join(logs)
+
+    def _collect(self, succeeded: bool) -> dict:
+        """output.json, report.json, stderr.log, the tool logs and (without a stage-out) the
+        result files, through one helper pod that mounts the job's volume.
+        """
+        with HelperPod(self.api_client, self.namespace) as helper:
+            files = helper.read_files(["output.json", "report.json", "stderr.log"])
+            report = json.loads(files.get("report.json") or b"{}")
+            names = [f"{child['name']}.log" for child in report.get("children", [])]
+            folder = self.job.job_dir / "tool-logs"
+            tool_logs = []
+            for name, content in (helper.read_files(names) if names else {}).items():
+                folder.mkdir(exist_ok=True)
+                (folder / name).write_bytes(content)
+                tool_logs.append(folder / name)
+            output = json.loads(files.get("output.json") or b"{}") if succeeded else {}
+            if output and not self.job.stages_out:
+                output = helper.copy_results(output, self.job.job_dir / "results")
+        return {
+            "output": output,
+            "report": report,
+            "stderr": files.get("stderr.log", b"").decode(errors="replace"),
+            "tool_logs": tool_logs,
+        }
+
+    # --- dispose -------------------------------------------------------------------------
+
+    def dispose(self) -> None:
+        """Delete the namespace and all in it, unless KEEP_SESSION=true; never raises."""
+        if self.settings.keep_session:
+            return
+        from kubernetes import client
+
+        try:
+            client.CoreV1Api(self.api_client).delete_namespace(
+                self.namespace, grace_period_seconds=0, propagation_policy="Background"
+            )
+        except Exception as error:  # a namespace that is already gone is fine too
+            if getattr(error, "status", None) != 404:
+                zoo_log("error", api_failure(error, f"delete the namespace {self.namespace}"))
+
+
+class HelperPod:
+    """One short-lived pod mounting the job's volume, to read files out of it with tar."""
+
+    def __init__(self, api_client, namespace: str) -> None:
+        from kubernetes import client
+
+        self.core = client.CoreV1Api(api_client)
+        self.namespace = namespace
+        self.name = f"collect-{uuid.uuid4().hex[:8]}"
+
+    def __enter__(self) -> HelperPod:
+        from kubernetes import client, watch
+
+        volume = client.V1PersistentVolumeClaimVolumeSource(claim_name=CALRISSIAN_VOLUME)
+        container = client.V1Container(
+            name="collect",
+            image=os.environ.get("HELPER_IMAGE", HELPER_IMAGE),
+            command=["sleep", "3600"],
+            volume_mounts=[client.V1VolumeMount(name="work", mount_path=CALRISSIAN_MOUNT)],
+            resources=client.V1ResourceRequirements(requests={"cpu": "50m", "memory": "32Mi"}),
+        )
+        pod = client.V1Pod(
+            metadata=client.V1ObjectMeta(name=self.name),
+            spec=client.V1PodSpec(
+                restart_policy="Never",
+                containers=[container],
+                volumes=[client.V1Volume(name="work", persistent_volume_claim=volume)],
+            ),
+        )
+        self.core.create_namespaced_pod(self.namespace, pod)
+        for event in watch.Watch().stream(
+            self.core.list_namespaced_pod,
+            self.namespace,
+            field_selector=f"metadata.name={self.name}",
+            timeout_seconds=120,
+        ):
+            if event["object"].status.phase == "Running":
+                return self
+        raise ExecutionFailure("The helper pod that reads the job's files did not start.")
+
+    def __exit__(self, *exc) -> None:
+        self.core.delete_namespaced_pod(self.name, self.namespace, grace_period_seconds=0)
+
+    def tar(self, paths: list[str]) -> bytes:
+        """A tar archive of ``paths`` (relative to the volume); missing ones are left out."""
+        from kubernetes.stream import stream
+
+        connection = stream(
+            self.core.connect_get_namespaced_pod_exec,
+            self.name,
+            self.namespace,
+            command=["tar", "cf", "-", *[f"{CALRISSIAN_MOUNT}/{path}" for path in paths]],
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+            _preload_content=False,
+            binary=True,
+        )
+        data = b""
+        deadline = time.monotonic() + 600
+        while connection.is_open() and time.monotonic() < deadline:
+            connection.update(timeout=1)
+            if connection.peek_stdout():
+                data += connection.read_stdout()
+        connection.close()
+        return data
+
+    def members(self, paths: list[str]):
+        """(path relative to the volume, tar member, archive) for each file and folder."""
+        archive_bytes = self.tar(paths)
+        if not archive_bytes:
+            return
+        with tarfile.open(fileobj=io.BytesIO(archive_bytes), mode="r|*") as archive:
+            for member in archive:
+                relative = PurePosixPath(member.name.lstrip("/")).relative_to(
+                    CALRISSIAN_MOUNT.strip("/")
+                )
+                if ".." not in relative.parts:
+                    yield relative, member, archive
+
+    def read_files(self, names: list[str]) -> dict[str, bytes]:
+        """The content of the volume's files ``names`` that exist, by name."""
+        return {
+            str(relative): archive.extractfile(member).read()
+            for relative, member, archive in self.members(names)
+            if member.isfile()
+        }
+
+    def copy_results(self, output: dict, target: Path) -> dict:
+        """The files and folders of a CWL output copied into ``target``; locations rewritten."""
+        prefix = f"file://{CALRISSIAN_MOUNT}/"
+        text = json.dumps(output)
+        paths = sorted(
+            {m.removeprefix(prefix) for m in re.findall(re.escape(prefix) + r'[^"]+', text)}
+        )
+        for relative, member, archive in self.members(paths):
+            destination = target / relative
+            if member.isdir():
+                destination.mkdir(parents=True, exist_ok=True)
+            elif member.isfile():
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                destination.write_bytes(archive.extractfile(member).read())
+        return json.loads(text.replace(prefix, target.as_uri() + "/"))
+
+
+@dataclass
+class EngineJob:
+    """What an engine knows of the execution beyond the workflow and its parameters."""
+
+    job_id: str
+    job_dir: Path
+    conf: dict
+    handler: ExecutionHandler
+    resources: Resources = field(default_factory=Resources)
+    stages_out: bool = True
+
+
+def make_engine(name: str, job: EngineJob):
     engines = {"cwltool": CwltoolEngine, "calrissian": CalrissianEngine}
     if name not in engines:
         raise EngineUnavailable(f"EXECUTION_ENGINE is {name!r}: use one of {', '.join(ENGINES)}.")
-    return engines[name](job_dir)
+    return engines[name](job)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1435,14 +1962,25 @@ class ZooCalrissianRunner:
                 )
             parameters = cwl_parameters(workflow, self.inputs)
             self.update_status(10, "wrapping the Application Package with stage-in and stage-out")
-            wrapped = wrap(
-                package.document, self.workflow_id, stage_process_files(self.engine_name)
-            )
+            stage_files = stage_process_files(self.engine_name)
+            wrapped = wrap(package.document, self.workflow_id, stage_files)
             self.job_id = job_id_for(self.workflow_id, self.conf["lenv"]["usid"])
             self.handler.set_job_id(self.job_id)
             job_dir = job_folder(self.conf, self.job_id)
             job_dir.mkdir(parents=True, exist_ok=True)
-            engine = make_engine(self.engine_name, job_dir)
+            engine = make_engine(
+                self.engine_name,
+                EngineJob(
+                    job_id=self.job_id,
+                    job_dir=job_dir,
+                    conf=self.conf,
+                    handler=self.handler,
+                    resources=package.resources(
+                        self.workflow_id, whole_number("SCATTER_MULTIPLIER", 2)
+                    ),
+                    stages_out=stage_files["stage-out"] is not None,
+                ),
+            )
             self.update_status(15, f"preparing the {engine.name} engine")
             params = self._job_parameters(wrapped, parameters)
             self.update_status(23, "execution submitted")
