@@ -162,3 +162,10 @@ def kernel_conf(tmp_path: Path, workflow_id: str = "band-stats", usid: str | Non
         },
         "auth_env": {"user": "anonymous", "cwd": str(tmp_path)},
     }
+
+
+def served_path(url: str, tmp_path: Path) -> Path:
+    """The file behind a URL under the ``kernel_conf`` tmpUrl."""
+    prefix = "http://localhost/temp/"
+    assert url.startswith(prefix), url
+    return tmp_path / "temp" / url.removeprefix(prefix)

@@ -97,3 +97,26 @@ def test_the_zoo_stub_reports_progress_like_the_kernel(service, caplog):
     assert [r.getMessage() for r in caplog.records] == ["[ 23%] execution submitted"]
     with pytest.raises(ValueError, match="percentage"):
         stub.update_status({"lenv": {"message": "too far"}}, 101)
+
+
+def test_the_default_handler_reads_mounted_pull_secrets(service, tmp_path, monkeypatch):
+    auths = tmp_path / "pull.yaml"
+    auths.write_text('auths: {"registry.example.com": {"auth": "dXNlcjpwYXNz"}}\n')
+    names = tmp_path / "names.yaml"
+    names.write_text("- registry-a\n- name: registry-b\n")
+    monkeypatch.setenv("IMAGE_PULL_SECRETS_FILE", str(auths))
+    monkeypatch.setenv("ADDITIONAL_IMAGE_PULL_SECRETS_FILE", str(names))
+
+    secrets = service.CropAppHandler(conf={}).get_secrets()
+
+    assert secrets == {
+        "imagePullSecrets": {"auths": {"registry.example.com": {"auth": "dXNlcjpwYXNz"}}},
+        "additionalImagePullSecrets": [{"name": "registry-a"}, {"name": "registry-b"}],
+    }
+
+
+def test_without_mounted_pull_secrets_there_are_none(service, tmp_path, monkeypatch):
+    monkeypatch.setenv("IMAGE_PULL_SECRETS_FILE", str(tmp_path / "absent.yaml"))
+    monkeypatch.setenv("ADDITIONAL_IMAGE_PULL_SECRETS_FILE", str(tmp_path / "absent.yaml"))
+
+    assert service.CropAppHandler(conf={}).get_secrets() is None

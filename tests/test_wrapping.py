@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
@@ -16,6 +14,7 @@ from conftest import (
     bake_service,
     fake_zoo_module,
     kernel_conf,
+    served_path,
 )
 
 SHAPES = (DATA / "shapes.cwl").read_text()
@@ -72,7 +71,7 @@ def test_wrapped_packages_validate_and_run(
     status = getattr(service, workflow_id)(conf, dict(inputs), outputs)
 
     assert status == ZOO_STATUS["SERVICE_SUCCEEDED"], conf["lenv"]["message"]
-    catalog = Path(urlparse(outputs["summary"]["value"]).path)
+    catalog = served_path(outputs["summary"]["value"], tmp_path)
     seen = json.loads(json.loads(catalog.read_text())["description"])
     assert seen["scene"] == ["catalog.json", "demo-item"]
     assert seen["stack"] == [["catalog.json", "demo-item"]] * 2
@@ -80,7 +79,7 @@ def test_wrapped_packages_validate_and_run(
         None if inputs["extra"].get("inRequest") else ["catalog.json", "demo-item"]
     )
     assert seen["dem"] == (EXAMPLES / "data" / "demo-item" / "red.txt").read_text().split()[:3]
-    note = Path(urlparse(outputs["note"]["value"]).path)
+    note = served_path(outputs["note"]["value"], tmp_path)
     assert json.loads(note.read_text()) == seen
 
 

@@ -1895,15 +1895,27 @@ def job_folder(conf: dict, job_id: str) -> Path:
     return Path(conf["main"]["tmpPath"]) / job_id
 
 
-def job_url(conf: dict, job_id: str, path: Path) -> str:
-    """The URL of a file of the job folder, under ``main.tmpUrl`` (per user when ZOO is)."""
+def job_folder_url(conf: dict, job_id: str) -> str:
+    """The URL of the job folder under ``main.tmpUrl`` (with ZOO's per-user prefix when the
+    temp folder is per user, which ZOO does not apply to tmpUrl itself)."""
     base = conf.get("main", {}).get("tmpUrl", "")
     user = conf.get("auth_env", {}).get("user")
     tmp_path = conf["main"]["tmpPath"].rstrip("/")
     if user and tmp_path.endswith(f"/{user}/temp") and f"/{user}/temp/" not in base:
         base = base.replace("/temp/", f"/{user}/temp/", 1)
+    return f"{base.rstrip('/')}/{job_id}"
+
+
+def job_url(conf: dict, job_id: str, path: Path) -> str:
+    """The URL of a file of the job folder."""
     relative = path.relative_to(job_folder(conf, job_id)).as_posix()
-    return f"{base.rstrip('/')}/{job_id}/{relative}"
+    return f"{job_folder_url(conf, job_id)}/{relative}"
+
+
+def published(output: dict, conf: dict, job_id: str) -> dict:
+    """Results written into the job folder, pointed to by URL (ZOO serves the temp folder)."""
+    local = job_folder(conf, job_id).as_uri() + "/"
+    return json.loads(json.dumps(output).replace(local, job_folder_url(conf, job_id) + "/"))
 
 
 def call_hook(method, **results):
@@ -1990,7 +2002,7 @@ class ZooCalrissianRunner:
             call_hook(self.handler.handle_outputs, **run.results())
             if not run.succeeded:
                 raise ExecutionFailure(run.failure)
-            set_zoo_outputs(self.outputs, run.output)
+            set_zoo_outputs(self.outputs, published(run.output, self.conf, self.job_id))
             self.update_status(97, "running the post-execution hook")
             call_hook(self.handler.post_execution_hook, **run.results())
         except (
@@ -2055,6 +2067,18 @@ class ZooCalrissianRunner:
 # ---------------------------------------------------------------------------------------------
 
 
+def read_mounted_yaml(variable: str, default: str) -> object:
+    """A YAML/JSON file the platform mounts (path from ``variable``), or None when absent."""
+    path = Path(os.environ.get(variable) or default)
+    if not path.is_file():
+        return None
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        zoo_log("warning", f"{path} ({variable}) is not readable YAML: it is ignored.")
+        return None
+
+
 class {{ cookiecutter.__handler_class }}(ExecutionHandler):
     """Defaults that work in an ADES: settings come from the sections of ``conf``."""
 
@@ -2065,7 +2089,20 @@ class {{ cookiecutter.__handler_class }}(ExecutionHandler):
         pass
 
     def get_secrets(self):
-        return None
+        """Image pull secrets in pycalrissian's format, from the files the chart mounts:
+        ``{"auths": ...}`` and a list of existing Secret names to copy from ORIGIN_NAMESPACE."""
+        auths = read_mounted_yaml("IMAGE_PULL_SECRETS_FILE", "/assets/pod_imagePullSecrets.yaml")
+        names = read_mounted_yaml(
+            "ADDITIONAL_IMAGE_PULL_SECRETS_FILE", "/assets/pod_additionalImagePullSecrets.yaml"
+        )
+        secrets = {}
+        if isinstance(auths, dict) and auths:
+            secrets["imagePullSecrets"] = auths if "auths" in auths else {"auths": auths}
+        if isinstance(names, list) and names:
+            secrets["additionalImagePullSecrets"] = [
+                {"name": n} if isinstance(n, str) else n for n in names
+            ]
+        return secrets or None
 
     def get_pod_env_vars(self):
         return dict(self.conf.get("pod_env_vars", {}))
