@@ -212,3 +212,36 @@ def test_cwltool_failures_stay_inside_the_engine(service, tmp_path, capfd):
     assert "Invalid job input record" in run.failure
     captured = capfd.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+SECRET = "s3cr3t-Key-0123456789"
+
+
+def test_secrets_never_reach_logs_messages_or_outputs(service, tmp_path, monkeypatch, capfd):
+    stage_out = tmp_path / "stageout.yaml"
+    default = (service.ASSETS_DIR / "stageout.yaml").read_text()
+    stage_out.write_text(
+        default.replace(
+            "  process:\n    type: string\n    inputBinding: {position: 3}\n",
+            "  process:\n    type: string\n    inputBinding: {position: 3}\n"
+            "  STAGEOUT_AWS_SECRET_ACCESS_KEY:\n    type: string\n"
+            "    inputBinding: {position: 4}\n",
+        )
+    )
+    monkeypatch.setenv("WRAPPER_STAGE_OUT", str(stage_out))
+
+    def get_additional_parameters(self):
+        return {"STAGEOUT_AWS_SECRET_ACCESS_KEY": SECRET}
+
+    handler_class = recording_handler(service, get_additional_parameters=get_additional_parameters)
+    status, conf, outputs, _ = run(service, handler_class, tmp_path)
+
+    assert status == ZOO_STATUS["SERVICE_SUCCEEDED"], conf["lenv"]["message"]
+    job = tmp_path / "temp" / "band-stats-0b8a7c4e-1d2f-4e5a-9b6c-7d8e9f0a1b2c"
+    assert "[redacted]" in (job / "job.log").read_text()  # cwltool logged the command line
+    for path in job.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    assert SECRET not in json.dumps(conf) + json.dumps(outputs)
+    captured = capfd.readouterr()
+    assert SECRET not in captured.out + captured.err

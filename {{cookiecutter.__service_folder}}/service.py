@@ -14,8 +14,10 @@ check, ZOO inputs, the templated handler, and the entry function.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import copy
+import dataclasses
 import functools
 import inspect
 import io
@@ -29,6 +31,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import urllib.parse
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -1145,6 +1148,16 @@ class EngineRun:
     tool_logs: list[Path]
     failure: str = ""
 
+    def redacted(self, secrets: list[str]) -> EngineRun:
+        """The run with ``secrets`` blanked out of its log, failure and tool logs (in place)."""
+        for path in self.tool_logs:
+            text = path.read_text(errors="replace")
+            if any(secret in text for secret in secrets):
+                path.write_text(redacted(text, secrets))
+        return dataclasses.replace(
+            self, log=redacted(self.log, secrets), failure=redacted(self.failure, secrets)
+        )
+
     def results(self) -> dict:
         """What the handler's hooks receive."""
         return {
@@ -1715,7 +1728,7 @@ class CalrissianEngine:
                 tool_logs.append(folder / name)
             output = json.loads(files.get("output.json") or b"{}") if succeeded else {}
             if output and not self.job.stages_out:
-                output = helper.copy_results(output, self.job.job_dir / "results")
+                output = catalogs_as_urls(helper.copy_results(output, self.job.job_dir))
         return {
             "output": output,
             "report": report,
@@ -1846,6 +1859,19 @@ class HelperPod:
         return json.loads(text.replace(prefix, target.as_uri() + "/"))
 
 
+def catalogs_as_urls(output: object) -> object:
+    """Directories holding a STAC catalog given as the URL of their catalog.json, as a STAC
+    stage-out gives them."""
+    if isinstance(output, dict) and output.get("class") == "Directory":
+        catalog = Path(urllib.parse.urlparse(output.get("location", "")).path) / "catalog.json"
+        return catalog.as_uri() if catalog.is_file() else output
+    if isinstance(output, dict):
+        return {key: catalogs_as_urls(value) for key, value in output.items()}
+    if isinstance(output, list):
+        return [catalogs_as_urls(value) for value in output]
+    return output
+
+
 @dataclass
 class EngineJob:
     """What an engine knows of the execution beyond the workflow and its parameters."""
@@ -1935,6 +1961,41 @@ def call_hook(method, **results):
     return method(**accepted)
 
 
+SECRET_NAME = re.compile(r"(?i)secret|password|passwd|token|credential|access_?key|api_?key|auth")
+
+
+def secret_values(secrets: object, parameters: dict) -> list[str]:
+    """Every string of the pull secrets, and the values of parameters named like secrets."""
+    found = []
+
+    def strings(value: object) -> None:
+        if isinstance(value, str) and len(value) >= 4:
+            found.append(value)
+            if re.fullmatch(r"[A-Za-z0-9+/=]{8,}", value):  # basic-auth style: user:password
+                with contextlib.suppress(ValueError, UnicodeDecodeError):
+                    found.extend(
+                        p for p in base64.b64decode(value).decode().split(":") if len(p) >= 4
+                    )
+        elif isinstance(value, dict):
+            for item in value.values():
+                strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                strings(item)
+
+    strings((secrets or {}).get("imagePullSecrets") if isinstance(secrets, dict) else None)
+    for name, value in parameters.items():
+        if SECRET_NAME.search(name):
+            strings(value)
+    return sorted(set(found), key=len, reverse=True)
+
+
+def redacted(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
 class ZooCalrissianRunner:
     """Runs the Application Package for one execute request; its interface is the one of
     zoo-calrissian-runner: ``ZooCalrissianRunner(cwl, conf, inputs, outputs, handler).execute()``.
@@ -1949,6 +2010,7 @@ class ZooCalrissianRunner:
         self.engine_name = engine or os.environ.get("EXECUTION_ENGINE", "calrissian")
         self.workflow_id = conf.get("lenv", {}).get("Identifier") or WORKFLOW_ID
         self.job_id = None
+        self.secrets: list[str] = []
 
     # --- progress --------------------------------------------------------------------------
 
@@ -1995,8 +2057,9 @@ class ZooCalrissianRunner:
             )
             self.update_status(15, f"preparing the {engine.name} engine")
             params = self._job_parameters(wrapped, parameters)
+            self.secrets = secret_values(self.handler.get_secrets(), params)
             self.update_status(23, "execution submitted")
-            run = engine.run(wrapped, params)
+            run = engine.run(wrapped, params).redacted(self.secrets)
             self.update_status(90, "collecting the outputs, logs and usage report")
             self._save(job_dir, run)
             call_hook(self.handler.handle_outputs, **run.results())
@@ -2014,7 +2077,7 @@ class ZooCalrissianRunner:
         ) as error:
             failure = str(error)
         except Exception as error:  # a bug or a handler failure: one sentence, no traceback
-            zoo_log("error", f"{type(error).__name__}: {error}")
+            zoo_log("error", redacted(f"{type(error).__name__}: {error}", self.secrets))
             failure = f"The execution stopped on an unexpected {type(error).__name__}."
         else:
             failure = None
@@ -2023,6 +2086,7 @@ class ZooCalrissianRunner:
                 self.update_status(99, "cleaning up")
                 engine.dispose()
         if failure is not None:
+            failure = redacted(failure, self.secrets)
             self.conf["lenv"]["message"] = failure
             zoo_log("error", failure)
             return zoo.SERVICE_FAILED
