@@ -1403,6 +1403,7 @@ class CwltoolEngine:
 
 # --- Kubernetes ---------------------------------------------------------------------------
 
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 CALRISSIAN_VOLUME = "calrissian-wdir"
 CALRISSIAN_MOUNT = "/calrissian"
 HELPER_IMAGE = "docker.io/library/busybox:1.36.1"
@@ -1429,7 +1430,12 @@ def kubernetes_client():
     elif Path(kubeconfig).is_file():
         config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=configuration)
+        from kubernetes.config.incluster_config import InClusterConfigLoader
+
+        InClusterConfigLoader(
+            token_filename=str(SERVICE_ACCOUNT_DIR / "token"),
+            cert_filename=str(SERVICE_ACCOUNT_DIR / "ca.crt"),
+        ).load_and_set(configuration)
     else:
         raise EngineUnavailable(
             "No Kubernetes access: set KUBECONFIG, run the service in a cluster, or set "
@@ -1574,7 +1580,7 @@ class CalrissianEngine:
 
         handler = self.job.handler
         start = datetime.now(timezone.utc)
-        self.doing = f"create the namespace {self.namespace}"
+        self.doing = f"set up the namespace {self.namespace}"
         context = prompt_context_class()(
             self.api_client,
             namespace=self.namespace,
@@ -1794,10 +1800,26 @@ class HelperPod:
         raise ExecutionFailure("The helper pod that reads the job's files did not start.")
 
     def __exit__(self, *exc) -> None:
-        self.core.delete_namespaced_pod(self.name, self.namespace, grace_period_seconds=0)
+        try:  # the namespace's deletion removes it anyway
+            self.core.delete_namespaced_pod(self.name, self.namespace, grace_period_seconds=0)
+        except Exception as error:
+            zoo_log("warning", api_failure(error, f"delete the helper pod {self.name}"))
 
     def tar(self, paths: list[str]) -> bytes:
-        """A tar archive of ``paths`` (relative to the volume); missing ones are left out."""
+        """A tar archive of ``paths`` (relative to the volume); missing ones are left out.
+
+        Exec goes through a websocket, outside the API client's retries: retried here.
+        """
+        for attempt in range(4):
+            try:
+                return self._tar(paths)
+            except Exception as error:  # websocket and HTTP errors alike
+                if attempt == 3:
+                    raise ExecutionFailure(api_failure(error, "read the job's files")) from None
+                time.sleep(0.2 * 2**attempt)
+        return b""
+
+    def _tar(self, paths: list[str]) -> bytes:
         from kubernetes.stream import stream
 
         connection = stream(
