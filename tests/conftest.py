@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from cookiecutter.main import cookiecutter
+from harness.fixtures import fake_cluster  # noqa: F401  (the offline Kubernetes harness)
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

@@ -196,7 +196,8 @@ def parse_cwl_yaml(text: str) -> object:
         from schema_salad.utils import yaml_no_ts
     except ImportError:
         return yaml.load(text, Loader=CwlYamlLoader)  # CwlYamlLoader is a SafeLoader
-    return yaml_no_ts().load(text)
+    # Plain dicts and lists: the document is handed on as data (JSON, YAML for pycalrissian).
+    return json.loads(json.dumps(yaml_no_ts().load(text)))
 
 
 def yaml_errors() -> tuple[type[Exception], ...]:
@@ -1541,6 +1542,29 @@ class CalrissianSettings:
         )
 
 
+def pod_problem(pod, storage_class: str) -> str:
+    """Why this pod cannot start by itself, or '' (it runs, or may still start)."""
+    statuses = (pod.status.init_container_statuses or []) + (pod.status.container_statuses or [])
+    for container in statuses:
+        waiting = container.state.waiting if container.state else None
+        if waiting and waiting.reason in STUCK_REASONS:
+            return (
+                f"Pod {pod.metadata.name} cannot start: {STUCK_REASONS[waiting.reason]} "
+                f"({waiting.reason}, image {container.image})."
+            )
+    for condition in pod.status.conditions or []:
+        if (
+            condition.type == "PodScheduled"
+            and condition.status == "False"
+            and "PersistentVolumeClaim" in (condition.message or "")
+        ):
+            return (
+                f"Pod {pod.metadata.name} cannot be scheduled: its volume is not bound (check "
+                f"that STORAGE_CLASS {storage_class!r} provides ReadWriteMany volumes)."
+            )
+    return ""
+
+
 @dataclass
 class Outcome:
     succeeded: bool
@@ -1610,7 +1634,12 @@ class CalrissianEngine:
         self.doing = "collect the job's log"
         log = self._job_log(calrissian_job.job_name)
         self.doing = "collect the job's files"
-        files = self._collect(outcome.succeeded)
+        try:
+            files = self._collect(outcome.succeeded)
+        except Exception:
+            if outcome.succeeded or not outcome.failure:
+                raise
+            files = {"output": {}, "report": {}, "stderr": "", "tool_logs": []}  # keep the cause
         end = datetime.now(timezone.utc)
         report = files["report"] or {
             "start_time": start.isoformat(),
@@ -1673,29 +1702,8 @@ class CalrissianEngine:
         from kubernetes import client
 
         pods = client.CoreV1Api(self.api_client).list_namespaced_pod(self.namespace).items
-        for pod in pods:
-            statuses = (pod.status.init_container_statuses or []) + (
-                pod.status.container_statuses or []
-            )
-            for container in statuses:
-                waiting = container.state.waiting if container.state else None
-                if waiting and waiting.reason in STUCK_REASONS:
-                    return (
-                        f"Pod {pod.metadata.name} cannot start: {STUCK_REASONS[waiting.reason]} "
-                        f"({waiting.reason}, image {container.image})."
-                    )
-            for condition in pod.status.conditions or []:
-                if (
-                    condition.type == "PodScheduled"
-                    and condition.status == "False"
-                    and "PersistentVolumeClaim" in (condition.message or "")
-                ):
-                    return (
-                        f"Pod {pod.metadata.name} cannot be scheduled: its volume is not bound "
-                        f"(check that STORAGE_CLASS {self.settings.storage_class!r} provides "
-                        "ReadWriteMany volumes)."
-                    )
-        return ""
+        problems = (pod_problem(pod, self.settings.storage_class) for pod in pods)
+        return next((problem for problem in problems if problem), "")
 
     def _stop(self, job_name: str) -> None:
         from kubernetes import client
@@ -1797,6 +1805,9 @@ class HelperPod:
         ):
             if event["object"].status.phase == "Running":
                 return self
+            problem = pod_problem(event["object"], os.environ.get("STORAGE_CLASS", "standard"))
+            if problem:
+                raise ExecutionFailure(problem)
         raise ExecutionFailure("The helper pod that reads the job's files did not start.")
 
     def __exit__(self, *exc) -> None:
@@ -1814,7 +1825,9 @@ class HelperPod:
             try:
                 return self._tar(paths)
             except Exception as error:  # websocket and HTTP errors alike
-                if attempt == 3:
+                status = getattr(error, "status_code", None) or getattr(error, "status", None)
+                permanent = isinstance(status, int) and 400 <= status < 500 and status != 429
+                if permanent or attempt == 3:
                     raise ExecutionFailure(api_failure(error, "read the job's files")) from None
                 time.sleep(0.2 * 2**attempt)
         return b""
