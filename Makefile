@@ -9,7 +9,7 @@ APP ?=
 WORKFLOW ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint format service clean
+.PHONY: help setup demo test bench lint format service clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ demo: $(STAMP) ## Bake the example package and execute it with the embedded cwlt
 
 test: $(STAMP) ## Run the tests (offline)
 	$(BIN)/python -m pytest
+
+bench: $(STAMP) ## Measure against the baselines (medians; RUNS=5 by default)
+	$(BIN)/python benchmarks/run.py --runs $(or $(RUNS),5)
 
 lint: $(STAMP) ## Check style with ruff
 	$(BIN)/ruff check .

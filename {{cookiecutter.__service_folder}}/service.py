@@ -2246,9 +2246,11 @@ def {{ cookiecutter.__function_name }}(conf, inputs, outputs):
 # ---------------------------------------------------------------------------------------------
 
 
-def kernel_input(value: object, base: Path) -> dict:
+def kernel_input(value: object, base: Path, name: str = "") -> dict:
     """One execute-request input value in the shape the kernel passes to services."""
     if isinstance(value, list):
+        if any(isinstance(item, list) for item in value):
+            raise InputError(f"Input {name!r} holds arrays within an array, which ZOO cannot pass.")
         entries_ = [kernel_input(item, base) for item in value]
         shaped = {"isArray": "true", "length": str(len(entries_))}
         if entries_ and all("xlink:href" in e for e in entries_):
@@ -2288,7 +2290,9 @@ def kernel_call(request: dict, base: Path, workdir: Path) -> tuple[dict, dict, d
     """``conf``, ``inputs`` and ``outputs`` as the kernel would build them for this request."""
     if not isinstance(request.get("inputs", {}), dict):
         raise InputError("The execute request's 'inputs' must be an object keyed by input id.")
-    inputs = {name: kernel_input(value, base) for name, value in request.get("inputs", {}).items()}
+    inputs = {
+        name: kernel_input(value, base, name) for name, value in request.get("inputs", {}).items()
+    }
     outputs = {name: {} for name in request.get("outputs") or {}}
     conf = {
         "main": {"tmpPath": str(workdir), "tmpUrl": workdir.as_uri() + "/"},
