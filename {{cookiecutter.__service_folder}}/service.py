@@ -1695,7 +1695,8 @@ class CalrissianEngine:
                 resource_version=job.metadata.resource_version,
                 timeout_seconds=max(1, min(math.ceil(remaining), 2)),
             )
-            next(iter(events), None)  # wake on the first change, or after the timeout
+            with contextlib.closing(events):  # closing releases the connection
+                next(events, None)  # wake on the first change, or after the timeout
 
     def _stuck_pod(self) -> str:
         """Why a pod of the namespace (the job's or a step's) cannot start, or ''."""
@@ -1797,17 +1798,19 @@ class HelperPod:
             ),
         )
         self.core.create_namespaced_pod(self.namespace, pod)
-        for event in watch.Watch().stream(
+        events = watch.Watch().stream(
             self.core.list_namespaced_pod,
             self.namespace,
             field_selector=f"metadata.name={self.name}",
             timeout_seconds=120,
-        ):
-            if event["object"].status.phase == "Running":
-                return self
-            problem = pod_problem(event["object"], os.environ.get("STORAGE_CLASS", "standard"))
-            if problem:
-                raise ExecutionFailure(problem)
+        )
+        with contextlib.closing(events):
+            for event in events:
+                if event["object"].status.phase == "Running":
+                    return self
+                problem = pod_problem(event["object"], os.environ.get("STORAGE_CLASS", "standard"))
+                if problem:
+                    raise ExecutionFailure(problem)
         raise ExecutionFailure("The helper pod that reads the job's files did not start.")
 
     def __exit__(self, *exc) -> None:
