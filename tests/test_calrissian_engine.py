@@ -3,6 +3,7 @@ client and the real pycalrissian against a fake API server whose controller runs
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 import re
@@ -213,9 +214,14 @@ def test_registry_credentials_appear_nowhere(calrissian, tmp_path, monkeypatch, 
     status, conf, outputs = execute(service, tmp_path)
 
     assert status == ZOO_STATUS["SERVICE_SUCCEEDED"], conf["lenv"]["message"]
-    [secret] = api.objects("secrets", JOB_ID)
-    assert secret["type"] == "kubernetes.io/dockerconfigjson"  # where credentials belong
-    for config_map in api.objects("configmaps", JOB_ID):
+    secrets_by_name = {
+        secret["metadata"]["name"]: secret for secret in api.objects("secrets", JOB_ID)
+    }
+    assert secrets_by_name["container-rg"]["type"] == "kubernetes.io/dockerconfigjson"
+    assert "params" in secrets_by_name  # the job's parameters too: they may hold keys
+    config_maps = api.objects("configmaps", JOB_ID)
+    assert "params" not in {config_map["metadata"]["name"] for config_map in config_maps}
+    for config_map in config_maps:
         assert password not in json.dumps(config_map) and auth not in json.dumps(config_map)
     job = tmp_path / "temp" / JOB_ID
     for path in job.rglob("*"):
@@ -370,3 +376,37 @@ def test_both_engines_give_the_same_results(
         assert outputs["results"]["value"].endswith(f"/{JOB_ID}/results/catalog.json")
 
     assert results["cwltool"] == results["calrissian"]
+
+
+def test_stage_out_keys_go_to_a_secret_and_no_log(calrissian, tmp_path, monkeypatch):
+    service, _, api = calrissian
+    key = "S3-secret-key-0123456789"
+    stage_out = tmp_path / "stageout.yaml"
+    stage_out.write_text(
+        (service.ASSETS_DIR / "stageout.yaml")
+        .read_text()
+        .replace(
+            "  process:\n    type: string\n    inputBinding: {position: 3}\n",
+            "  process:\n    type: string\n    inputBinding: {position: 3}\n"
+            "  STAGEOUT_AWS_SECRET_ACCESS_KEY:\n    type: string\n"
+            "    inputBinding: {position: 4}\n",
+        )
+    )
+    monkeypatch.setenv("WRAPPER_STAGE_OUT", str(stage_out))
+    monkeypatch.setenv("KEEP_SESSION", "true")
+    conf = kernel_conf(tmp_path)
+    conf["additional_parameters"] = {"STAGEOUT_AWS_SECRET_ACCESS_KEY": key}
+    outputs = {"results": {}}
+
+    status = service.band_stats(conf, request_inputs(), outputs)
+
+    assert status == ZOO_STATUS["SERVICE_SUCCEEDED"], conf["lenv"]["message"]
+    [params] = [s for s in api.objects("secrets", JOB_ID) if s["metadata"]["name"] == "params"]
+    assert key in base64.b64decode(params["data"]["params"]).decode()
+    assert key not in json.dumps(api.objects("configmaps", JOB_ID))
+    job = tmp_path / "temp" / JOB_ID
+    assert "[redacted]" in (job / "job.log").read_text()
+    for path in job.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
+    assert key not in json.dumps(conf["lenv"]) + json.dumps(outputs)

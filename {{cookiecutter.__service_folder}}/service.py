@@ -1497,6 +1497,37 @@ def prompt_context_class():
     return PromptCalrissianContext
 
 
+@functools.cache
+def secret_params_job_class():
+    """pycalrissian's CalrissianJob with the parameters in a Secret instead of a ConfigMap:
+    they may hold credentials (stage-out keys), which have no place in a ConfigMap."""
+    from kubernetes import client
+    from pycalrissian.job import CalrissianJob
+
+    class SecretParamsCalrissianJob(CalrissianJob):
+        def _create_params_cm(self):
+            content = base64.b64encode(yaml.safe_dump(self.params).encode()).decode()
+            secret = client.V1Secret(
+                metadata=client.V1ObjectMeta(name="params"), data={"params": content}
+            )
+            self.runtime_context.core_v1_api.create_namespaced_secret(
+                self.runtime_context.namespace, secret
+            )
+
+        def to_k8s_job(self):
+            job = super().to_k8s_job()
+            for volume in job.spec.template.spec.volumes:
+                if volume.config_map is not None and volume.config_map.name == "params":
+                    volume.secret = client.V1SecretVolumeSource(
+                        secret_name="params",
+                        items=[client.V1KeyToPath(key="params", path="params.yml", mode=0o400)],
+                    )
+                    volume.config_map = None
+            return job
+
+    return SecretParamsCalrissianJob
+
+
 def quantity(value: str, variable: str) -> str:
     """A Kubernetes storage quantity from a setting: a plain number is MiB."""
     text = value.strip()
@@ -1600,7 +1631,6 @@ class CalrissianEngine:
 
     def _run(self, workflow: dict, params: dict) -> EngineRun:
         from pycalrissian.execution import CalrissianExecution
-        from pycalrissian.job import CalrissianJob
 
         handler = self.job.handler
         start = datetime.now(timezone.utc)
@@ -1616,7 +1646,7 @@ class CalrissianEngine:
         )
         context.initialise()
         self.doing = "create the Calrissian job"
-        calrissian_job = CalrissianJob(
+        calrissian_job = secret_params_job_class()(
             cwl=workflow,
             params=params,
             runtime_context=context,
