@@ -9,7 +9,7 @@ APP ?=
 WORKFLOW ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test bench lint format service clean
+.PHONY: help setup demo test faults bench lint format service clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ demo: $(STAMP) ## Bake the example package and execute it with the embedded cwlt
 
 test: $(STAMP) ## Run the tests (offline)
 	$(BIN)/python -m pytest
+
+faults: $(STAMP) ## Run the fault matrix on the offline harness and write it into the README
+	$(BIN)/python -m pytest -q -m faults
+	$(BIN)/python -c 'import pathlib, re; readme = pathlib.Path("README.md"); table = pathlib.Path("$(BUILD)/fault-matrix.md").read_text(); readme.write_text(re.sub(r"(?s)(<!-- fault-matrix -->\n).*?(<!-- /fault-matrix -->)", lambda m: m[1] + table + m[2], readme.read_text()))'
 
 bench: $(STAMP) ## Measure against the baselines (medians; RUNS=5 by default)
 	$(BIN)/python benchmarks/run.py --runs $(or $(RUNS),5)

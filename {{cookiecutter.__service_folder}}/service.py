@@ -1453,9 +1453,13 @@ def kubernetes_client():
 
 
 def api_failure(error: Exception, doing: str) -> str:
-    """One sentence for a failed Kubernetes API call."""
-    status = getattr(error, "status", None)
-    reason = getattr(error, "reason", None) or type(error).__name__
+    """One sentence for a failed Kubernetes API call (REST or exec's websocket handshake)."""
+    status = getattr(error, "status", None) or getattr(error, "status_code", None)
+    reason = getattr(error, "reason", None) or getattr(error, "status_message", None)
+    handshake = re.search(r"Handshake status (\d+) ([\w ]+?) -", f"{reason} {error}")
+    if handshake:
+        status, reason = handshake.groups()
+    reason = reason or type(error).__name__
     if status:
         return f"The Kubernetes API refused to {doing} ({status} {reason})."
     return f"The Kubernetes API could not be reached to {doing} ({reason})."
