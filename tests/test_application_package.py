@@ -206,3 +206,18 @@ def test_a_package_generated_from_the_api_with_a_wrong_id_fails(cookies, tmp_pat
     assert isinstance(result.exception, FailedHookException)
     assert result.project_path is None
     assert "it contains 'crop-app'" in hook_errors(capfd.readouterr().err)[0]
+
+
+def test_a_valid_package_is_remembered_and_a_changed_one_checked_again(tmp_path, service):
+    path = write(tmp_path, CROP)
+    assert service.ApplicationPackage.check_file(path, "crop-app").ok
+    stamp = tmp_path / ".app-package.cwl.valid"
+    remembered = json.loads(stamp.read_text())
+    stamp.write_text(json.dumps({**remembered, "warnings": ["remembered"]}))
+
+    assert service.ApplicationPackage.check_file(path, "crop-app").warnings == ["remembered"]
+
+    path.write_text(BROKEN["type-typo"][0])
+    findings = service.ApplicationPackage.check_file(path, "crop-app")
+    assert not findings.ok and "strng" in findings.errors[0]
+    assert json.loads(stamp.read_text())["warnings"] == ["remembered"]  # never for a broken one

@@ -19,6 +19,8 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import hashlib
+import importlib.metadata
 import inspect
 import io
 import json
@@ -581,20 +583,41 @@ def upgraded(document: dict) -> dict:
 
 
 def validate_with_cwltool(package: ApplicationPackage, workflow_id: str) -> Findings:
-    """CWL schema validation with cwltool's loader, of the package as the ADES stores it.
+    """CWL schema validation with cwltool's loader, remembered for this exact package.
 
-    The package is validated as written first, so that messages carry its own line numbers; a
-    package that is valid only once upgraded to v1.2 (as the ADES stores it) gets a warning.
+    A package found valid leaves a stamp beside it (its hash and the warnings), so executions
+    of an unchanged package skip this second of loading (when the folder is writable).
     """
     try:
         import cwltool  # noqa: F401
-    except ImportError:
+
+        cwltool_version = importlib.metadata.version("cwltool")
+    except (ImportError, importlib.metadata.PackageNotFoundError):
         return Findings(
             warnings=[
                 "cwltool is not installed here, so the CWL schema was not validated; the "
                 "service validates it before every execution."
             ]
         )
+    stamp = package.path.with_name(f".{package.path.name}.valid")
+    content = package.path.read_bytes() + f"\n{workflow_id}\n{cwltool_version}".encode()
+    fingerprint = hashlib.sha256(content).hexdigest()
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        remembered = json.loads(stamp.read_text())
+        if remembered["sha256"] == fingerprint:
+            return Findings(warnings=list(remembered["warnings"]))
+    findings = _validated_with_cwltool(package, workflow_id)
+    if findings.ok:
+        with contextlib.suppress(OSError):
+            partial = stamp.with_name(f"{stamp.name}.{uuid.uuid4().hex}")
+            partial.write_text(json.dumps({"sha256": fingerprint, "warnings": findings.warnings}))
+            partial.replace(stamp)  # atomic: concurrent executions never read half a stamp
+    return findings
+
+
+def _validated_with_cwltool(package: ApplicationPackage, workflow_id: str) -> Findings:
+    """The package validated as written first, so that messages carry its own line numbers;
+    one valid only once upgraded to v1.2 (as the ADES stores it) gets a warning."""
     problems, notes = _cwltool_problems(package.path, workflow_id)
     name = package.path.name
     if not problems:
