@@ -9,7 +9,7 @@ APP ?=
 WORKFLOW ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test faults bench lint format service clean
+.PHONY: help setup demo test faults soak bench lint format service clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ test: $(STAMP) ## Run the tests (offline)
 faults: $(STAMP) ## Run the fault matrix on the offline harness and write it into the README
 	$(BIN)/python -m pytest -q -m faults
 	$(BIN)/python -c 'import pathlib, re; readme = pathlib.Path("README.md"); table = pathlib.Path("$(BUILD)/fault-matrix.md").read_text(); readme.write_text(re.sub(r"(?s)(<!-- fault-matrix -->\n).*?(<!-- /fault-matrix -->)", lambda m: m[1] + table + m[2], readme.read_text()))'
+
+soak: $(STAMP) ## Twenty concurrent executions on the offline Kubernetes harness
+	$(BIN)/python -m pytest -q -m soak
 
 bench: $(STAMP) ## Measure against the baselines (medians; RUNS=5 by default)
 	$(BIN)/python benchmarks/run.py --runs $(or $(RUNS),5)
