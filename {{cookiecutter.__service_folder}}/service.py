@@ -1028,6 +1028,11 @@ def unique_id(wanted: str, taken: set[str]) -> str:
     return candidate
 
 
+# Input names that carry credentials: cwltool and Calrissian show them only as placeholders.
+SECRET_NAME = re.compile(r"(?i)secret|password|passwd|token|credential|access_?key|api_?key|auth")
+CWLTOOL_NAMESPACE = "http://commonwl.org/cwltool#"
+
+
 def _default(item: dict) -> dict:
     return {"default": item["default"]} if "default" in item else {}
 
@@ -1138,6 +1143,10 @@ def wrap(document: dict, workflow_id: str, stage_files: dict[str, Path | None]) 
         "steps": steps,
     }
     namespaces = dict(document.get("$namespaces") or {})
+    secrets = [i["id"] for i in main_inputs if SECRET_NAME.search(i["id"])]
+    if secrets:
+        main["hints"] = [{"class": "cwltool:Secrets", "secrets": secrets}]
+        namespaces["cwltool"] = CWLTOOL_NAMESPACE
     for stage in used:
         namespaces.update(stage.process.pop("$namespaces", None) or {})
     metadata = {k: v for k, v in document.items() if ":" in k and not k.startswith("$")}
@@ -1368,6 +1377,7 @@ class CwltoolEngine:
             str(work / "logs"),
             "--disable-color",
             "--timestamps",
+            "--enable-ext",  # cwltool:Secrets keeps credentials out of the log
             "--parallel",
         ]
         arguments += [] if use_container else ["--no-container"]
@@ -2054,9 +2064,6 @@ def call_hook(method, **results):
         if "log" in parameters:
             accepted["log"] = results["execution_log"]
     return method(**accepted)
-
-
-SECRET_NAME = re.compile(r"(?i)secret|password|passwd|token|credential|access_?key|api_?key|auth")
 
 
 def secret_values(secrets: object, parameters: dict) -> list[str]:
