@@ -8,7 +8,9 @@ Generated from the ZOO Calrissian service template for the Application Package W
 ``app-package.cwl`` file beside this one (the ADES writes it at deploy time).
 
 Read top to bottom: the ``zoo`` module, the handler interface, the Application Package and its
-check, ZOO inputs, the templated handler, and the entry function.
+check, the ZOO <-> CWL mapping, stage-in/stage-out wrapping, the two engines (cwltool in this
+process; Calrissian on Kubernetes), the runner, the templated handler, the entry function and
+the command line (``python -m <service>.service execute.json``).
 """
 
 from __future__ import annotations
