@@ -9,7 +9,7 @@ APP ?=
 WORKFLOW ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test faults soak bench lint format service clean
+.PHONY: help setup demo test faults soak bench calrissian-venv lint format service clean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ soak: $(STAMP) ## Twenty concurrent executions on the offline Kubernetes harness
 
 bench: $(STAMP) ## Measure against the baselines (medians; RUNS=5 by default)
 	$(BIN)/python benchmarks/run.py --runs $(or $(RUNS),5)
+
+calrissian-venv: $(STAMP) ## Create .venv-calrissian (calrissian 0.18.1 from PyPI) for the harness
+	$(BIN)/python tests/harness/calrissian_venv.py
 
 lint: $(STAMP) ## Check style with ruff
 	$(BIN)/ruff check .

@@ -1155,7 +1155,18 @@ class LocalCalrissianController(_NodeAgent):
 
 
 class FakeCluster:
-    """A FakeKube with a Kubelet, a JobController and a LocalCalrissianController attached."""
+    """A FakeKube with its controllers, in one of two modes.
+
+    - cwltool (the default): a Kubelet, a JobController and a LocalCalrissianController, which
+      plays Calrissian with cwltool;
+    - real Calrissian (``calrissian_venv`` and ``sandbox`` given): the API server speaks https
+      with in-cluster service accounts, a JobController and an ``ExecutingKubelet`` (``node``)
+      that runs every pod in a sandbox, the Calrissian image being ``calrissian_venv``; the
+      job pod runs the real ``calrissian``, which creates a pod per tool run; ``shared`` host
+      folders are readable in every pod.
+
+    ``controller`` is the LocalCalrissianController, or the ExecutingKubelet in the real mode.
+    """
 
     def __init__(
         self,
@@ -1164,16 +1175,42 @@ class FakeCluster:
         start_delay: float = 0.05,
         kill_grace: float = 0.5,
         run_timeout: float = 600.0,
+        calrissian_venv: Any = None,
+        sandbox: str | None = None,
+        shared: tuple[Path, ...] = (),
     ):
-        self.api = FakeKube(state_dir)
-        self.kubelet = Kubelet(self.api, start_delay=start_delay)
+        self.real_calrissian = calrissian_venv is not None and sandbox is not None
+        self.api = FakeKube(state_dir, https=self.real_calrissian)
         self.jobs = JobController(self.api)
-        self.controller = LocalCalrissianController(
-            self.api, start_delay=start_delay, kill_grace=kill_grace, run_timeout=run_timeout
-        )
+        self.kubelet: _NodeAgent
+        self.controller: Any
+        if self.real_calrissian:
+            from .node import DEFAULT_PATH, ExecutingKubelet, Image
+
+            assert sandbox is not None
+            image = Image(
+                binds=(calrissian_venv.root, calrissian_venv.base_prefix),
+                path=f"{calrissian_venv.bin}:{DEFAULT_PATH}",
+            )
+            self.kubelet = ExecutingKubelet(
+                self.api,
+                sandbox,
+                images={"calrissian": image},
+                shared=shared,
+                start_delay=start_delay,
+                kill_grace=kill_grace,
+            )
+            self.controller = self.kubelet
+        else:
+            self.kubelet = Kubelet(self.api, start_delay=start_delay)
+            self.controller = LocalCalrissianController(
+                self.api, start_delay=start_delay, kill_grace=kill_grace, run_timeout=run_timeout
+            )
 
     @property
     def controllers(self) -> tuple[_Controller, ...]:
+        if self.real_calrissian:
+            return (self.jobs, self.kubelet)
         return (self.kubelet, self.jobs, self.controller)
 
     @property

@@ -8,7 +8,11 @@ tests catch the same bugs) and tells attached controllers (``cluster.py``) about
 Nothing runs here: a pod only moves when a controller moves it.
 
 Not emulated: authentication and RBAC enforcement, quotas, server-side apply, field managers,
-strategic-merge list semantics, pagination, OpenAPI, protobuf (415), SPDY, ``log?follow``.
+strategic-merge list semantics, pagination, OpenAPI, protobuf (415), SPDY. ``https=True``
+serves TLS with a self-signed certificate (``tls``) and gives pods service-account files, for
+programs that use the in-cluster configuration; ``log?follow=true`` streams until the
+container terminates. The exec part lives in ``websocket`` (framing), ``exec_commands`` (the
+tiny interpreter) and ``pod_files`` (container paths to host folders).
 With kubectl: get, logs, exec and cp work; create or apply manifests with ``-f ...
 --validate=false`` (typed commands such as ``kubectl create namespace`` send protobuf).
 """
@@ -19,18 +23,14 @@ import base64
 import binascii
 import contextlib
 import copy
-import hashlib
-import io
 import json
-import os
-import posixpath
 import random
 import re
 import select
 import shutil
 import socket
+import ssl
 import struct
-import tarfile
 import tempfile
 import threading
 import time
@@ -44,6 +44,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import tls, websocket
+from .exec_commands import run_command
+from .pod_files import PodFiles
 
 Obj = dict[str, Any]
 Listener = Callable[[str, str, Obj], None]
@@ -530,367 +534,6 @@ def json_patch(doc: Any, operations: Any) -> Any:
     return doc
 
 
-# --- What an exec sees: a pod's files --------------------------------------------------------
-
-
-class PodFiles:
-    """Where a container's paths live on this machine.
-
-    Each volume mount maps a container path to a host folder (the longest mount wins; a PVC is
-    one host folder per namespace/claim, shared by every pod that mounts it; ``subPath`` is
-    honoured). Any other path falls into the container's private root folder, so nothing a pod
-    writes escapes the server's state folder.
-    """
-
-    def __init__(self, mounts: list[tuple[str, Path]], root: Path):
-        pairs = [(posixpath.normpath("/" + path.lstrip("/")), Path(host)) for path, host in mounts]
-        self.mounts = sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
-        self.root = root
-
-    def host(self, path: str, cwd: str = "/") -> Path:
-        """The host path behind any container path."""
-        full = posixpath.normpath("/" + posixpath.join(cwd, path).lstrip("/"))
-        mounted = self.mounted(full)
-        return mounted if mounted is not None else self.root / full.lstrip("/")
-
-    def mounted(self, path: str) -> Path | None:
-        """The host path behind an absolute container path, if a volume mount holds it."""
-        if not path.startswith("/"):
-            return None
-        full = posixpath.normpath("/" + path.lstrip("/"))
-        for prefix, host in self.mounts:
-            if full == prefix:
-                return host
-            if full.startswith(prefix.rstrip("/") + "/"):
-                return host / full[len(prefix) :].lstrip("/")
-        return None
-
-    def container(self, host_path: str) -> str | None:
-        """The container path of a host path under a mount (the reverse mapping)."""
-        for prefix, host in sorted(self.mounts, key=lambda pair: len(str(pair[1])), reverse=True):
-            base = str(host)
-            if host_path == base:
-                return prefix
-            if host_path.startswith(base.rstrip("/") + "/"):
-                return posixpath.join(prefix, host_path[len(base) :].lstrip("/"))
-        return None
-
-
-def run_command(
-    argv: list[str], files: PodFiles, read_stdin: Callable[[], bytes], cwd: str = "/"
-) -> tuple[int, bytes, bytes]:
-    """Run the few commands exec needs (tar, test, cat) against a pod's files.
-
-    Returns (exit code, stdout, stderr); anything else exits 127 as a shell would.
-    """
-    program = posixpath.basename(argv[0]) if argv else ""
-    try:
-        if program == "tar":
-            return _tar(argv[1:], files, read_stdin, cwd)
-        if program in ("test", "["):
-            return _test(program, argv[1:], files, cwd)
-        if program == "cat":
-            return _cat(argv[1:], files, read_stdin, cwd)
-    except OSError as error:
-        return 1, b"", f"{program}: {error.strerror or error}\n".encode()
-    return 127, b"", f"sh: {argv[0] if argv else ''}: unsupported command\n".encode()
-
-
-def _tar(
-    args: list[str], files: PodFiles, read_stdin: Callable[[], bytes], cwd: str
-) -> tuple[int, bytes, bytes]:
-    """``tar cf - PATH...`` (copy out) and ``tar xf - -C DIR`` (copy in), GNU-style."""
-    tokens = list(args)
-    if tokens and not tokens[0].startswith("-"):
-        tokens[0] = "-" + tokens[0]  # old-style bundled options: "cf"
-    mode, archive, directory = "", None, cwd
-    absolute, keep_mtime, verbose, members = False, True, False, []
-    index = 0
-
-    def value() -> str:
-        nonlocal index
-        index += 1
-        if index >= len(tokens):
-            raise _Usage("option requires an argument")
-        return tokens[index]
-
-    try:
-        while index < len(tokens):
-            token = tokens[index]
-            if token.startswith("--"):
-                option, has_value, given = token.partition("=")
-                if option == "--absolute-names":
-                    absolute = True
-                elif option == "--directory":
-                    directory = given if has_value else value()
-                elif option == "--file":
-                    archive = given if has_value else value()
-                elif option == "--touch":
-                    keep_mtime = False
-                elif option == "--verbose":
-                    verbose = True
-                elif option not in ("--no-same-owner", "--no-same-permissions", "--overwrite"):
-                    raise _Usage(f"unrecognized option '{token}'")
-            elif token.startswith("-") and token != "-":
-                for letter in token[1:]:
-                    if letter in "cxt":
-                        mode = letter
-                    elif letter == "f":
-                        archive = value()
-                    elif letter == "C":
-                        directory = value()
-                    elif letter == "v":
-                        verbose = True
-                    elif letter == "m":
-                        keep_mtime = False
-                    elif letter == "P":
-                        absolute = True
-                    elif letter not in "op":
-                        raise _Usage(f"invalid option -- '{letter}'")
-            else:
-                members.append(token)
-            index += 1
-        if not mode:
-            raise _Usage("You must specify one of the '-ctx' options")
-        if archive != "-":
-            raise _Usage("only '-' (stdin or stdout) archives are supported here")
-    except _Usage as usage:
-        return 2, b"", f"tar: {usage}\n".encode()
-    directory = posixpath.join(cwd, directory)
-    if mode == "c":
-        return _tar_create(members, files, directory, absolute, verbose)
-    return _tar_extract(read_stdin(), files, directory, absolute, keep_mtime, verbose, mode == "t")
-
-
-class _Usage(Exception):
-    """A command line the interpreter refuses."""
-
-
-def _tar_create(
-    members: list[str], files: PodFiles, directory: str, absolute: bool, verbose: bool
-) -> tuple[int, bytes, bytes]:
-    buffer, errors, listed = io.BytesIO(), [], []
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as archive:
-        for member in members:
-            host = files.host(member, directory)
-            if not os.path.lexists(host):
-                errors.append(f"tar: {member}: Cannot stat: No such file or directory")
-                continue
-            name = member if absolute else member.lstrip("/")
-            if name != member and "tar: Removing leading `/' from member names" not in errors:
-                errors.insert(0, "tar: Removing leading `/' from member names")
-            archive.add(host, arcname=name or ".", recursive=True)
-            listed.append(name)
-    status = 2 if any("Cannot stat" in line for line in errors) else 0
-    if status:
-        errors.append("tar: Exiting with failure status due to previous errors")
-    if verbose:
-        errors[:0] = listed
-    return status, buffer.getvalue(), "".join(line + "\n" for line in errors).encode()
-
-
-def _tar_extract(
-    data: bytes,
-    files: PodFiles,
-    directory: str,
-    absolute: bool,
-    keep_mtime: bool,
-    verbose: bool,
-    list_only: bool,
-) -> tuple[int, bytes, bytes]:
-    out, errors = [], []
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
-            for member in archive:
-                if verbose or list_only:
-                    out.append(member.name)
-                if not list_only:
-                    _extract_member(archive, member, files, directory, absolute, keep_mtime, errors)
-    except tarfile.TarError as error:
-        errors.append(f"This does not look like a tar archive ({error})")
-    status = 2 if errors else 0
-    return (
-        status,
-        "".join(f"{line}\n" for line in out).encode(),
-        "".join(f"tar: {e}\n" for e in errors).encode(),
-    )
-
-
-def _extract_member(
-    archive: tarfile.TarFile,
-    member: tarfile.TarInfo,
-    files: PodFiles,
-    directory: str,
-    absolute: bool,
-    keep_mtime: bool,
-    errors: list[str],
-) -> None:
-    name = member.name if absolute else member.name.lstrip("/")
-    if ".." in PurePosixPath(name).parts:
-        errors.append(f"{member.name}: Member name contains '..'")
-        return
-    host = files.host(name, directory)
-    if member.isdir():
-        host.mkdir(parents=True, exist_ok=True)
-    elif member.isfile():
-        host.parent.mkdir(parents=True, exist_ok=True)
-        source = archive.extractfile(member)
-        assert source is not None
-        with source, open(host, "wb") as target:
-            shutil.copyfileobj(source, target)
-        os.chmod(host, member.mode & 0o777 or 0o644)
-        if keep_mtime:
-            os.utime(host, (member.mtime, member.mtime))
-    else:
-        errors.append(f"{member.name}: only files and folders are supported here")
-
-
-def _test(program: str, args: list[str], files: PodFiles, cwd: str) -> tuple[int, bytes, bytes]:
-    """``test -d/-f/-e/-s PATH`` and the ``[ ... ]`` form (kubectl cp checks folders so)."""
-    if program == "[":
-        if not args or args[-1] != "]":
-            return 2, b"", b"[: missing ']'\n"
-        args = args[:-1]
-    if len(args) == 2 and args[0] in ("-d", "-f", "-e", "-s"):
-        host = files.host(args[1], cwd)
-        checks = {
-            "-d": host.is_dir,
-            "-f": host.is_file,
-            "-e": host.exists,
-            "-s": lambda: host.is_file() and host.stat().st_size > 0,
-        }
-        return (0 if checks[args[0]]() else 1), b"", b""
-    if len(args) <= 1:
-        return (0 if args and args[0] else 1), b"", b""
-    return 2, b"", f"{program}: unsupported expression: {' '.join(args)}\n".encode()
-
-
-def _cat(
-    args: list[str], files: PodFiles, read_stdin: Callable[[], bytes], cwd: str
-) -> tuple[int, bytes, bytes]:
-    out, errors = [], []
-    for name in args or ["-"]:
-        if name == "-":
-            out.append(read_stdin())
-            continue
-        host = files.host(name, cwd)
-        if host.is_dir():
-            errors.append(f"cat: {name}: Is a directory\n")
-        elif host.is_file():
-            out.append(host.read_bytes())
-        else:
-            errors.append(f"cat: {name}: No such file or directory\n")
-    return (1 if errors else 0), b"".join(out), "".join(errors).encode()
-
-
-# --- Websocket framing for exec (RFC 6455 and the k8s channel protocols) ---------------------
-
-_WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-STREAM_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")  # in order of preference
-_OP_CONTINUATION, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0, 1, 2, 8, 9, 10
-_STDIN, _STDOUT, _STDERR, _ERROR, _CLOSE_STREAM = 0, 1, 2, 3, 255
-
-
-class _WebSocket:
-    """The server end of one websocket: enough framing for exec's channel streams."""
-
-    def __init__(self, rfile: Any, sock: socket.socket):
-        self.rfile = rfile
-        self.sock = sock
-        self.client_closed = False
-        self.close_sent = False
-
-    def _read(self, size: int) -> bytes:
-        data = self.rfile.read(size) if size else b""
-        if data is None or len(data) < size:
-            raise EOFError("websocket closed")
-        return data
-
-    def receive(self) -> tuple[int, bytes]:
-        """The next data message, or (close opcode, payload); pings are answered here."""
-        opcode, message = _OP_BINARY, b""
-        while True:
-            head = self._read(2)
-            final, frame_opcode, length = head[0] & 0x80, head[0] & 0x0F, head[1] & 0x7F
-            if length == 126:
-                length = struct.unpack("!H", self._read(2))[0]
-            elif length == 127:
-                length = struct.unpack("!Q", self._read(8))[0]
-            if length > MAX_BODY:
-                raise EOFError("websocket frame too large")
-            mask = self._read(4) if head[1] & 0x80 else b""
-            payload = _unmask(self._read(length), mask) if mask else self._read(length)
-            if frame_opcode == _OP_CLOSE:
-                self.client_closed = True
-                if not self.close_sent:
-                    self.send(_OP_CLOSE, payload[:2])
-                return _OP_CLOSE, payload
-            if frame_opcode == _OP_PING:
-                self.send(_OP_PONG, payload)
-                continue
-            if frame_opcode == _OP_PONG:
-                continue
-            if frame_opcode != _OP_CONTINUATION:
-                opcode, message = frame_opcode, b""
-            message += payload
-            if final:
-                return opcode, message
-
-    def send(self, opcode: int, payload: bytes) -> None:
-        if opcode == _OP_CLOSE:
-            self.close_sent = True
-        size = len(payload)
-        if size < 126:
-            header = struct.pack("!BB", 0x80 | opcode, size)
-        elif size < 1 << 16:
-            header = struct.pack("!BBH", 0x80 | opcode, 126, size)
-        else:
-            header = struct.pack("!BBQ", 0x80 | opcode, 127, size)
-        self.sock.sendall(header + payload)
-
-    def send_channel(self, channel: int, data: bytes) -> None:
-        self.send(_OP_BINARY, bytes([channel]) + data)
-
-
-def _unmask(payload: bytes, mask: bytes) -> bytes:
-    size = len(payload)
-    key = (mask * (size // 4 + 1))[:size]
-    return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(size, "big")
-
-
-def _read_stdin(ws: _WebSocket) -> bytes:
-    """Channel 0 until the client closes it (v5: [255, 0]; v4: the websocket close)."""
-    chunks = []
-    while True:
-        try:
-            opcode, payload = ws.receive()
-        except EOFError:
-            break
-        if opcode == _OP_CLOSE:
-            break
-        if not payload:
-            continue
-        channel, data = payload[0], payload[1:]
-        if channel == _STDIN:
-            chunks.append(data)
-        elif channel == _CLOSE_STREAM and data[:1] == bytes([_STDIN]):
-            break
-    return b"".join(chunks)
-
-
-def exit_status(code: int) -> Obj:
-    """What exec sends on channel 3 when the command ends."""
-    if code == 0:
-        return {"metadata": {}, "status": "Success"}
-    return {
-        "metadata": {},
-        "status": "Failure",
-        "message": f"command terminated with non-zero exit code: exit status {code}",
-        "reason": "NonZeroExitCode",
-        "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
-    }
-
-
 # --- Records for tests: requests and planned faults ------------------------------------------
 
 
@@ -995,8 +638,10 @@ class FakeKube:
     ``pod_files`` and ``mount_volumes``, which bypass HTTP (not recorded, never faulted).
     """
 
-    def __init__(self, state_dir: str | Path | None = None):
+    def __init__(self, state_dir: str | Path | None = None, *, https: bool = False):
         self._own_state = state_dir is None
+        self.https = https
+        self.ca_path: Path | None = None
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="fake-kube-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.requests = RequestLog()
@@ -1026,10 +671,14 @@ class FakeKube:
         if self._server is not None:
             return self
         self._stopping.clear()
-        self._server = _Server(self)
+        context = None
+        if self.https:
+            self.ca_path, key = tls.make_certificate(self.state_dir / "tls")
+            context = tls.server_context(self.ca_path, key)
+        self._server = _Server(self, context)
         self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.kubeconfig_path.write_text(_kubeconfig(self.url))
+        self.url = f"{'https' if self.https else 'http'}://127.0.0.1:{self.port}"
+        self.kubeconfig_path.write_text(_kubeconfig(self.url, self.ca_path))
         self._serve_thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -1193,6 +842,42 @@ class FakeKube:
             if ("pods", namespace, pod) in self._objects:
                 key = (namespace, pod, container)
                 self._logs[key] = self._logs.get(key, "") + text
+                self._cond.notify_all()
+
+    def service_account_dir(self, namespace: str, pod: str) -> Path:
+        """The host folder behind a pod's service-account mount (token, ca.crt, namespace)."""
+        if self.ca_path is None:
+            raise RuntimeError("service accounts need the server started with https=True")
+        folder = self.pod_dir(namespace, pod) / "serviceaccount"
+        return tls.write_service_account(folder, self.ca_path, namespace)
+
+    def container_ended(self, namespace: str, pod: str, container: str) -> bool:
+        """Whether the container has terminated (or its pod is gone): its log is complete."""
+        with self._cond:
+            found = self._objects.get(("pods", namespace, pod))
+            if found is None:
+                return True
+            statuses = (found.get("status") or {}).get("containerStatuses") or []
+            states = [s.get("state") or {} for s in statuses if s.get("name") == container]
+            return bool(states) and "terminated" in states[0]
+
+    def follow_log(
+        self, namespace: str, pod: str, container: str, gone: Callable[[], bool]
+    ) -> Iterator[str]:
+        """A container's log as it grows, until the container terminates (``log?follow``)."""
+        sent = 0
+        while not self._stopping.is_set() and not gone():
+            with self._cond:
+                text = self._logs.get((namespace, pod, container), "")
+                ended = self.container_ended(namespace, pod, container)
+                if len(text) == sent and not ended:
+                    self._cond.wait(0.1)
+                    continue
+            if len(text) > sent:
+                yield text[sent:]
+                sent = len(text)
+            if ended:
+                return
 
     def pod_files(self, namespace: str, pod: str, container: str | None = None) -> PodFiles:
         """The file view of one container of a pod (its mounts, then a private root)."""
@@ -1211,7 +896,8 @@ class FakeKube:
             host = self._volume_dir(namespace, pod, volume)
             if mount.get("subPath"):
                 host = host / mount["subPath"].lstrip("/")
-                host.mkdir(parents=True, exist_ok=True)
+                if not host.exists():  # a kubelet makes a missing subPath a folder
+                    host.mkdir(parents=True)
             mounts.append((mount["mountPath"], host))
         root = self.pod_dir(namespace, pod) / "rootfs" / chosen["name"]
         root.mkdir(parents=True, exist_ok=True)
@@ -2018,12 +1704,13 @@ def _resource_list(group_version: str) -> Obj:
     }
 
 
-def _kubeconfig(url: str) -> str:
+def _kubeconfig(url: str, ca_path: Path | None = None) -> str:
+    authority = f"    certificate-authority: {ca_path}\n" if ca_path else ""
     return (
         "apiVersion: v1\n"
         "kind: Config\n"
         "clusters:\n"
-        f"- name: fake\n  cluster:\n    server: {url}\n"
+        f"- name: fake\n  cluster:\n    server: {url}\n{authority}"
         "users:\n"
         "- name: fake\n  user:\n    token: fake-token\n"
         "contexts:\n"
@@ -2038,8 +1725,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, fake: FakeKube):
+    def __init__(self, fake: FakeKube, context: ssl.SSLContext | None = None):
         self.fake = fake
+        self.context = context
         self._lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -2057,6 +1745,13 @@ class _Server(ThreadingHTTPServer):
 
     def _serve_connection(self, request: Any, client_address: Any) -> None:
         try:
+            if self.context is not None:  # wrapping detaches the plain socket: track the new one
+                with self._lock:
+                    thread = self._connections.pop(request)
+                    request = self.context.wrap_socket(
+                        request, server_side=True, do_handshake_on_connect=False
+                    )
+                    self._connections[request] = thread
             self.finish_request(request, client_address)
         except OSError:
             pass  # the client went away, or stop() closed the connection
@@ -2194,7 +1889,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _client_gone(self) -> bool:
         try:
             readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            # socket.socket.recv on the raw socket: an SSLSocket refuses MSG_PEEK
+            return bool(readable) and socket.socket.recv(self.connection, 1, socket.MSG_PEEK) == b""
         except OSError:
             return True
 
@@ -2234,9 +1930,23 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, f"invalid tailLines: {tail!r}") from None
         container = query.get("container", [None])[0]
         assert route.namespace is not None and route.name is not None
-        data = self.server.fake._read_log(
-            route.namespace, route.name, container, tail_lines
-        ).encode()
+        fake = self.server.fake
+        data = fake._read_log(route.namespace, route.name, container, tail_lines).encode()
+        if query.get("follow", [""])[0].lower() in ("true", "1"):
+            with fake._cond:
+                pod = fake._find(KINDS["pods"], route.namespace, route.name)
+                name = _container_name(pod, container)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                for text in fake.follow_log(route.namespace, route.name, name, self._client_gone):
+                    self._chunk(text.encode())
+                self._chunk(b"")
+            except OSError:
+                self.close_connection = True
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(data)))
@@ -2253,7 +1963,7 @@ class _Handler(BaseHTTPRequestHandler):
             route.namespace, route.name, query.get("container", [None])[0]
         )
         offered = [p.strip() for p in self.headers.get("Sec-WebSocket-Protocol", "").split(",")]
-        protocol = next((p for p in STREAM_PROTOCOLS if p in offered), None)
+        protocol = next((p for p in websocket.STREAM_PROTOCOLS if p in offered), None)
         if protocol is None:
             raise ApiError(400, f"unable to upgrade connection: no supported protocol in {offered}")
         key = self.headers.get("Sec-WebSocket-Key")
@@ -2261,7 +1971,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not key or not command:
             raise ApiError(400, "an exec needs a Sec-WebSocket-Key and at least one command")
         files = fake.pod_files(route.namespace, route.name, container)
-        accept = base64.b64encode(hashlib.sha1((key + _WEBSOCKET_GUID).encode()).digest()).decode()
+        accept = websocket.accept_key(key)
         self.send_response(101, "Switching Protocols")
         self.send_header("Upgrade", "websocket")
         self.send_header("Connection", "Upgrade")
@@ -2270,20 +1980,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         self.connection.settimeout(EXEC_TIMEOUT)
-        ws = _WebSocket(self.rfile, self.connection)
+        ws = websocket.WebSocket(self.rfile, self.connection)
         wants_stdin = query.get("stdin", [""])[0].lower() in ("true", "1")
         try:
             code, out, err = run_command(
-                command, files, lambda: _read_stdin(ws) if wants_stdin else b"", cwd
+                command, files, lambda: websocket.read_stdin(ws) if wants_stdin else b"", cwd
             )
             if ws.client_closed:
                 return
             if out:
-                ws.send_channel(_STDOUT, out)
+                ws.send_channel(websocket.STDOUT, out)
             if err:
-                ws.send_channel(_STDERR, err)
-            ws.send_channel(_ERROR, json.dumps(exit_status(code)).encode())
-            ws.send(_OP_CLOSE, struct.pack("!H", 1000))
+                ws.send_channel(websocket.STDERR, err)
+            ws.send_channel(websocket.ERROR, json.dumps(websocket.exit_status(code)).encode())
+            ws.send(websocket.OP_CLOSE, struct.pack("!H", 1000))
             self.connection.settimeout(1.0)  # wait briefly for the client's close frame
             while not ws.client_closed:
                 ws.receive()
