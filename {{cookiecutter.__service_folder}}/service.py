@@ -1635,6 +1635,22 @@ def pod_problem(pod, storage_class: str) -> str:
     return ""
 
 
+def calrissian_step_failure(log: str) -> str:
+    """The step whose pod failed and the last line it logged, from Calrissian's log, or ''.
+
+    Calrissian names the failed container (``<step>[-N]-container``) and streams each step pod's
+    log as ``[<step>[-N]-pod-<8 letters>] line``; it writes no tool log for a failed step.
+    """
+    failed = re.search(r"the command below failed in pod (?P<name>[\w-]+?)-container:", log)
+    if not failed:
+        return ""
+    name = failed["name"]
+    lines = re.findall(rf"^\[{re.escape(name)}-pod-[a-z]+\] (.*)$", log, re.MULTILINE)
+    lines = [line for line in lines if not line.startswith("follow_logs ")]
+    step = re.sub(r"-\d+$", "", name)
+    return f"Step {step!r} failed" + (f": {lines[-1].strip()[:300]}" if lines else ".")
+
+
 @dataclass
 class Outcome:
     succeeded: bool
@@ -1718,7 +1734,9 @@ class CalrissianEngine:
         failure = outcome.failure
         if not outcome.succeeded and not failure:
             notes = CwltoolLog.from_text(files["stderr"] or log)
-            failure = notes.failure(1, self.job.job_dir / "tool-logs", "Calrissian")
+            failure = calrissian_step_failure(log) or notes.failure(
+                1, self.job.job_dir / "tool-logs", "Calrissian"
+            )
         return EngineRun(
             succeeded=outcome.succeeded,
             output=files["output"],
