@@ -1081,7 +1081,57 @@ def _signal_group(pid: int, signum: int) -> None:
         os.killpg(pid, signum)
 
 
-class LocalCalrissianController(_NodeAgent):
+class _ProcessAgent(_NodeAgent):
+    """A node agent whose pods run local processes: deleting a pod cancels its run (within
+    ``kill_grace`` seconds), stopping the agent cancels them all."""
+
+    def __init__(self, api: FakeKube, *, start_delay: float, kill_grace: float):
+        super().__init__(api, start_delay=start_delay)
+        self.kill_grace = kill_grace
+        self._lock = threading.Lock()
+        self._runs: dict[str, Any] = {}  # pod uid: its run (with .cancel(grace) and .thread)
+
+    def _track(self, pod: Obj, run: Any) -> None:
+        with self._lock:
+            self._runs[pod["metadata"]["uid"]] = run
+        run.thread.start()
+
+    def deleted(self, pod: Obj) -> None:
+        with self._lock:
+            run = self._runs.get(pod["metadata"]["uid"])
+        if run is not None:
+            grace = pod["metadata"].get("deletionGracePeriodSeconds")
+            run.cancel(self.kill_grace if grace is None else min(float(grace), self.kill_grace))
+
+    def stop(self) -> None:
+        super().stop()
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.cancel(0)
+        for run in runs:
+            run.thread.join(timeout=10)
+
+    def busy(self) -> bool:
+        """Whether a run is in progress (or being prepared or published)."""
+        with self._lock:
+            return bool(self._runs)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no run is in progress; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.busy():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def _finished(self, uid: str) -> None:
+        with self._lock:
+            self._runs.pop(uid, None)
+
+
+class LocalCalrissianController(_ProcessAgent):
     """The node for Job pods: Calrissian pods run with cwltool on this machine.
 
     A pod whose container runs Calrissian (image or command ``calrissian``, with ``--stdout``,
@@ -1099,12 +1149,9 @@ class LocalCalrissianController(_NodeAgent):
         kill_grace: float = 0.5,
         run_timeout: float = 600.0,
     ):
-        super().__init__(api, start_delay=start_delay)
-        self.kill_grace = kill_grace
+        super().__init__(api, start_delay=start_delay, kill_grace=kill_grace)
         self.run_timeout = run_timeout
         self.runs: list[Run] = []
-        self._lock = threading.Lock()
-        self._active: dict[str, _CalrissianRun] = {}  # pod uid: its run
 
     def owns(self, pod: Obj) -> bool:
         return job_owner(pod) is not None
@@ -1113,45 +1160,8 @@ class LocalCalrissianController(_NodeAgent):
         for container in pod["spec"]["containers"]:
             call = CalrissianCall.parse(container)
             if call is not None:
-                run = _CalrissianRun(self, pod, container, call)
-                with self._lock:
-                    self._active[pod["metadata"]["uid"]] = run
-                run.thread.start()
+                self._track(pod, _CalrissianRun(self, pod, container, call))
                 return
-
-    def deleted(self, pod: Obj) -> None:
-        with self._lock:
-            run = self._active.get(pod["metadata"]["uid"])
-        if run is not None:
-            grace = pod["metadata"].get("deletionGracePeriodSeconds")
-            run.cancel(self.kill_grace if grace is None else min(float(grace), self.kill_grace))
-
-    def stop(self) -> None:
-        super().stop()
-        with self._lock:
-            runs = list(self._active.values())
-        for run in runs:
-            run.cancel(0)
-        for run in runs:
-            run.thread.join(timeout=10)
-
-    def busy(self) -> bool:
-        """Whether a cwltool process is running (or being prepared or published)."""
-        with self._lock:
-            return bool(self._active)
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until no run is in progress; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while self.busy():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
-        return True
-
-    def _finished(self, uid: str) -> None:
-        with self._lock:
-            self._active.pop(uid, None)
 
 
 class FakeCluster:

@@ -33,7 +33,7 @@ from pathlib import Path
 from . import tls
 from .cluster import (
     _container_status,
-    _NodeAgent,
+    _ProcessAgent,
     _rfc3339,
     _scheduled_status,
     _stop_process_group,
@@ -90,7 +90,7 @@ class _Ended:
     finished: float
 
 
-class ExecutingKubelet(_NodeAgent):
+class ExecutingKubelet(_ProcessAgent):
     """The node: every pod's containers run in a sandbox (see the module docstring).
 
     ``shared`` host folders are readable in every container at their own path (data that a
@@ -110,16 +110,13 @@ class ExecutingKubelet(_NodeAgent):
         start_delay: float = 0.05,
         kill_grace: float = 0.5,
     ):
-        super().__init__(api, start_delay=start_delay)
+        super().__init__(api, start_delay=start_delay, kill_grace=kill_grace)
         self.tool = tool
         self.images = dict(images or {})
         self.shared = tuple(shared)
-        self.kill_grace = kill_grace
         self.runs: list[ContainerRun] = []
         self.pods: list[Obj] = []  # every pod as it started (specs outlive the pods)
         self.max_running: dict[str, int] = {}  # namespace: most step containers at once
-        self._lock = threading.Lock()
-        self._pods: dict[str, _PodRun] = {}  # uid: its run
         self._running: dict[str, int] = {}
 
     def owns(self, pod: Obj) -> bool:
@@ -127,38 +124,7 @@ class ExecutingKubelet(_NodeAgent):
 
     def started(self, pod: Obj) -> None:
         self.pods.append(pod)
-        run = _PodRun(self, pod)
-        with self._lock:
-            self._pods[pod["metadata"]["uid"]] = run
-        run.thread.start()
-
-    def deleted(self, pod: Obj) -> None:
-        with self._lock:
-            run = self._pods.get(pod["metadata"]["uid"])
-        if run is not None:
-            grace = pod["metadata"].get("deletionGracePeriodSeconds")
-            run.cancel(self.kill_grace if grace is None else min(float(grace), self.kill_grace))
-
-    def stop(self) -> None:
-        super().stop()
-        with self._lock:
-            runs = list(self._pods.values())
-        for run in runs:
-            run.cancel(0)
-        for run in runs:
-            run.thread.join(timeout=10)
-
-    def busy(self) -> bool:
-        with self._lock:
-            return bool(self._pods)
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.busy():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
-        return True
+        self._track(pod, _PodRun(self, pod))
 
     def image(self, name: str) -> Image:
         if name in self.images:
@@ -173,10 +139,6 @@ class ExecutingKubelet(_NodeAgent):
             now = self._running.get(namespace, 0) + delta
             self._running[namespace] = now
             self.max_running[namespace] = max(self.max_running.get(namespace, 0), now)
-
-    def _finished(self, uid: str) -> None:
-        with self._lock:
-            self._pods.pop(uid, None)
 
 
 class _PodRun:
