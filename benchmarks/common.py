@@ -11,25 +11,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
-
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_APP = ROOT / "examples" / "band-stats.cwl"
 EXAMPLE_REQUEST = ROOT / "examples" / "execute.json"
 EXAMPLE_ITEM = ROOT / "examples" / "data" / "catalog.json"
 sys.path.insert(0, str(ROOT / "tests"))  # the offline Kubernetes harness lives there
-
-
-def bake(output_dir: Path, workflow_id: str, package: Path) -> Path:
-    project = cookiecutter(
-        str(ROOT),
-        extra_context={"workflow_id": workflow_id, "application_package": str(package)},
-        output_dir=str(output_dir),
-        no_input=True,
-        default_config=True,
-        overwrite_if_exists=True,
-    )
-    return Path(project)
 
 
 def import_service(service_dir: Path):

@@ -62,12 +62,8 @@ def links(conf: dict) -> dict[str, str]:
     return {section[t]: section[u] for t, u in zip(titles, keys, strict=True)}
 
 
-def test_the_example_runs_on_kubernetes_like_on_cwltool(calrissian, tmp_path):
-    service, zoo, api = calrissian
-
-    status, conf, outputs = execute(service, tmp_path)
-
-    assert status == ZOO_STATUS["SERVICE_SUCCEEDED"], conf["lenv"]["message"]
+def assert_example_ran(conf: dict, outputs: dict, tmp_path, api) -> None:
+    """The example's results, job files, links and clean-up, whichever Calrissian ran it."""
     job = tmp_path / "temp" / JOB_ID
     catalog = served_path(outputs["results"]["value"], tmp_path)
     assert catalog == job / "results" / "catalog.json"
@@ -85,9 +81,18 @@ def test_the_example_runs_on_kubernetes_like_on_cwltool(calrissian, tmp_path):
         "publish",
         "stage_in_item",
     ]
-    assert (job / "tool-logs" / "measure.log").read_text().startswith("red: mean")
+    assert "red: mean" in (job / "tool-logs" / "measure.log").read_text()
     assert set(links(conf)) >= {"Job log", "Usage report", "Tool log publish"}
     assert JOB_ID not in api.namespaces()
+
+
+def test_the_example_runs_on_kubernetes_like_on_cwltool(calrissian, tmp_path):
+    service, zoo, api = calrissian
+
+    status, conf, outputs = execute(service, tmp_path)
+
+    assert status == ZOO_STATUS["SERVICE_SUCCEEDED"], conf["lenv"]["message"]
+    assert_example_ran(conf, outputs, tmp_path, api)
     assert (23, "execution submitted") in zoo.statuses
 
 

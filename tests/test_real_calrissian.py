@@ -14,9 +14,9 @@ import re
 
 import pytest
 from harness.fixtures import calrissian_cluster  # noqa: F401
-from test_calrissian_engine import JOB_ID, execute, links, request_inputs
+from test_calrissian_engine import JOB_ID, assert_example_ran, execute, links, request_inputs
 
-from conftest import DATA, ZOO_STATUS, bake_service, fake_zoo_module, kernel_conf, served_path
+from conftest import DATA, ZOO_STATUS, bake_service, fake_zoo_module, kernel_conf
 
 
 @pytest.fixture
@@ -51,26 +51,8 @@ def test_the_example_runs_on_the_real_calrissian(real, tmp_path):
 
     assert status == ZOO_STATUS["SERVICE_SUCCEEDED"], conf["lenv"]["message"]
     assert cluster.errors == []
-    job = tmp_path / "temp" / JOB_ID
-    catalog = served_path(outputs["results"]["value"], tmp_path)
-    assert catalog == job / "results" / "catalog.json"
-    item_href = next(
-        link["href"] for link in json.loads(catalog.read_text())["links"] if link["rel"] == "item"
-    )
-    red = json.loads((catalog.parent / item_href).parent.joinpath("red.json").read_text())
-    assert red["count"] == 64 and red["item"] == "demo-item"
-    for name in ("job.log", "output.json", "usage-report.json"):
-        assert (job / name).is_file(), name
-    report = json.loads((job / "usage-report.json").read_text())
-    assert sorted(c["name"] for c in report["children"]) == [
-        "measure",
-        "measure_2",
-        "publish",
-        "stage_in_item",
-    ]
-    assert "red: mean" in (job / "tool-logs" / "measure.log").read_text()
-    assert set(links(conf)) >= {"Job log", "Usage report", "Tool log publish"}
-    assert JOB_ID not in api.namespaces()
+    assert_example_ran(conf, outputs, tmp_path, api)
+    report = json.loads((tmp_path / "temp" / JOB_ID / "usage-report.json").read_text())
     assert (23, "execution submitted") in zoo.statuses
     if cluster.real_calrissian:  # Calrissian's own report and its step pods
         assert report["total_tasks"] == 4 and "max_parallel_tasks" in report

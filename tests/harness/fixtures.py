@@ -32,15 +32,7 @@ def fake_cluster(tmp_path, monkeypatch) -> Iterator[FakeCluster]:
     Its state lives under ``tmp_path``; ``KUBECONFIG`` points to it; proxy variables are unset.
     Servers, threads and local runs are stopped when the test ends.
     """
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    cluster = FakeCluster(tmp_path / "fake-cluster")
-    try:
-        cluster.start()
-        monkeypatch.setenv("KUBECONFIG", str(cluster.api.kubeconfig_path))
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from running(FakeCluster(tmp_path / "fake-cluster"), monkeypatch)
 
 
 @functools.cache
@@ -71,14 +63,19 @@ def calrissian_cluster(tmp_path, monkeypatch) -> Iterator[FakeCluster]:
             f"real Calrissian unavailable ({reason}): the cwltool stand-in runs instead",
             stacklevel=2,
         )
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
     cluster = FakeCluster(
         tmp_path / "fake-cluster",
         calrissian_venv=venv,
         sandbox=tool,
         shared=(calrissian_venv.PROJECT,),  # test inputs are file:// URLs into the project
     )
+    yield from running(cluster, monkeypatch)
+
+
+def running(cluster: FakeCluster, monkeypatch) -> Iterator[FakeCluster]:
+    """The cluster started, KUBECONFIG pointing to it, no proxy; stopped afterwards."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     try:
         cluster.start()
         monkeypatch.setenv("KUBECONFIG", str(cluster.api.kubeconfig_path))

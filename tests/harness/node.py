@@ -236,8 +236,7 @@ class _PodRun:
             for m in container.get("volumeMounts") or []
             if m.get("readOnly")
         }
-        extra = (*self.kubelet.shared, *image.binds)
-        binds: list[tuple[str, str, bool]] = [(str(p), str(p), True) for p in extra]
+        binds: list[tuple[str, str, bool]] = []
         env = {"PATH": image.path, "HOSTNAME": self.name, "HOME": "/root"}
         if api.https:
             account = api.service_account_dir(self.namespace, self.name)
@@ -245,6 +244,9 @@ class _PodRun:
             env.update(KUBERNETES_SERVICE_HOST="127.0.0.1", KUBERNETES_SERVICE_PORT=str(api.port))
         for path, host in sorted(files.mounts, key=lambda pair: len(pair[0])):
             binds.append((str(host), path, path in read_only))
+        # Shared folders and the image's own last: a pod's /tmp must not hide a project or a
+        # venv that lives under /tmp on the host.
+        binds += [(str(p), str(p), True) for p in (*self.kubelet.shared, *image.binds)]
         env.update(resolve_env(api, self.pod, container))
         command = list(container.get("command") or []) + list(container.get("args") or [])
         cwd = container.get("workingDir") or "/"
