@@ -17,6 +17,10 @@ EXAMPLE_REQUEST = ROOT / "examples" / "execute.json"
 EXAMPLE_ITEM = ROOT / "examples" / "data" / "catalog.json"
 sys.path.insert(0, str(ROOT / "tests"))  # the offline Kubernetes harness lives there
 
+import conftest  # noqa: E402  (the tests bake services the same way)
+
+bake = conftest.bake_service
+
 
 def import_service(service_dir: Path):
     """The baked service module, imported as the kernel imports it."""
