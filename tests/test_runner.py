@@ -245,3 +245,16 @@ def test_secrets_never_reach_logs_messages_or_outputs(service, tmp_path, monkeyp
     assert SECRET not in json.dumps(conf) + json.dumps(outputs)
     captured = capfd.readouterr()
     assert SECRET not in captured.out + captured.err
+
+
+def test_parameters_leave_the_job_folder_even_when_the_session_is_kept(
+    service, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("KEEP_SESSION", "true")
+
+    status, conf, _, _ = run(service, service.BandStatsHandler, tmp_path)
+
+    assert status == ZOO_STATUS["SERVICE_SUCCEEDED"], conf["lenv"]["message"]
+    job = tmp_path / "temp" / "band-stats-0b8a7c4e-1d2f-4e5a-9b6c-7d8e9f0a1b2c"
+    assert (job / "cwltool" / "workflow.cwl").is_file()  # the session is kept...
+    assert not (job / "cwltool" / "params.json").exists()  # ...but not the parameters

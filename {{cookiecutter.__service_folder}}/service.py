@@ -1406,6 +1406,7 @@ class CwltoolEngine:
                 code = exit_.code if isinstance(exit_.code, int) else 1
             stderr.seek(0)
             stray = stderr.read()
+        (work / "params.json").unlink()  # it may hold credentials; the job folder is served
         end = datetime.now(timezone.utc)
         tool_logs = self._tool_logs(work / "logs")
         text = "\n".join(log.lines) + ("\n" + stray if stray else "")
@@ -1432,9 +1433,8 @@ class CwltoolEngine:
         return written
 
     def dispose(self) -> None:
-        """Remove the scratch space and the parameters (they may hold credentials)."""
+        """Remove the scratch space."""
         shutil.rmtree(self.job_dir / "cwltool" / "tmp", ignore_errors=True)
-        (self.job_dir / "cwltool" / "params.json").unlink(missing_ok=True)
 
 
 # --- Kubernetes ---------------------------------------------------------------------------
