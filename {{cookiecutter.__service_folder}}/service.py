@@ -1695,7 +1695,7 @@ class CalrissianEngine:
             namespace=self.namespace,
             storage_class=self.settings.storage_class,
             volume_size=self.settings.volume_size,
-            image_pull_secrets=handler.get_secrets() or None,
+            image_pull_secrets=self.job.pull_secrets or None,
             labels={"app.kubernetes.io/managed-by": "zoo-calrissian-service"},
             annotations=dict(self.job.conf.get("pod_annotations") or {}) or None,
         )
@@ -1818,7 +1818,7 @@ class CalrissianEngine:
         """output.json, report.json, stderr.log, the tool logs and (without a stage-out) the
         result files, through one helper pod that mounts the job's volume.
         """
-        with HelperPod(self.api_client, self.namespace) as helper:
+        with HelperPod(self.api_client, self.namespace, self.settings.storage_class) as helper:
             files = helper.read_files(["output.json", "report.json", "stderr.log"])
             report = json.loads(files.get("report.json") or b"{}")
             names = [f"{child['name']}.log" for child in report.get("children", [])]
@@ -1858,11 +1858,12 @@ class CalrissianEngine:
 class HelperPod:
     """One short-lived pod mounting the job's volume, to read files out of it with tar."""
 
-    def __init__(self, api_client, namespace: str) -> None:
+    def __init__(self, api_client, namespace: str, storage_class: str) -> None:
         from kubernetes import client
 
         self.core = client.CoreV1Api(api_client)
         self.namespace = namespace
+        self.storage_class = storage_class
         self.name = f"collect-{uuid.uuid4().hex[:8]}"
 
     def __enter__(self) -> HelperPod:
@@ -1895,7 +1896,7 @@ class HelperPod:
             for event in events:
                 if event["object"].status.phase == "Running":
                     return self
-                problem = pod_problem(event["object"], os.environ.get("STORAGE_CLASS", "standard"))
+                problem = pod_problem(event["object"], self.storage_class)
                 if problem:
                     raise ExecutionFailure(problem)
         raise ExecutionFailure("The helper pod that reads the job's files did not start.")
@@ -2007,6 +2008,7 @@ class EngineJob:
     handler: ExecutionHandler
     resources: Resources = field(default_factory=Resources)
     stages_out: bool = True
+    pull_secrets: dict | None = None  # the handler's get_secrets(), asked once per execution
 
 
 def make_engine(name: str, job: EngineJob):
@@ -2164,6 +2166,7 @@ class ZooCalrissianRunner:
             self.handler.set_job_id(self.job_id)
             job_dir = job_folder(self.conf, self.job_id)
             job_dir.mkdir(parents=True, exist_ok=True)
+            pull_secrets = self.handler.get_secrets()
             engine = make_engine(
                 self.engine_name,
                 EngineJob(
@@ -2175,11 +2178,12 @@ class ZooCalrissianRunner:
                         self.workflow_id, whole_number("SCATTER_MULTIPLIER", 2)
                     ),
                     stages_out=stage_files["stage-out"] is not None,
+                    pull_secrets=pull_secrets,
                 ),
             )
             self.update_status(15, f"preparing the {engine.name} engine")
             params = self._job_parameters(wrapped, parameters)
-            self.secrets = secret_values(self.handler.get_secrets(), params)
+            self.secrets = secret_values(pull_secrets, params)
             self.update_status(23, "execution submitted")
             run = engine.run(wrapped, params).redacted(self.secrets)
             self.update_status(90, "collecting the outputs, logs and usage report")
